@@ -1,0 +1,40 @@
+"""Admin endpoints: merchants, their API keys, and users."""
+
+from __future__ import annotations
+
+from app.api import api
+from app.api.parsing import parse_body
+from app.api.schemas import ApiKeyCreate, MerchantCreate, UserCreate
+from app.api.serializers import api_key_json, merchant_json, user_json
+from app.auth.decorators import require_permission
+from app.services import accounts
+
+
+@api.post("/merchants")
+@require_permission("admin:manage")
+def create_merchant():
+    body = parse_body(MerchantCreate)
+    return merchant_json(accounts.create_merchant(body.name)), 201
+
+
+@api.post("/merchants/<merchant_id>/api-keys")
+@require_permission("admin:manage")
+def create_api_key(merchant_id: str):
+    body = parse_body(ApiKeyCreate)
+    key, plain = accounts.create_api_key(merchant_id, body.name)
+    return api_key_json(key, plain), 201
+
+
+@api.delete("/api-keys/<key_id>")
+@require_permission("admin:manage")
+def revoke_api_key(key_id: str):
+    accounts.revoke_api_key(key_id)
+    return "", 204
+
+
+@api.post("/users")
+@require_permission("admin:manage")
+def create_user():
+    body = parse_body(UserCreate)
+    user = accounts.create_user(body.username, body.password, body.role, body.merchant_id)
+    return user_json(user), 201

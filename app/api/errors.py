@@ -1,0 +1,58 @@
+"""Every error under /api/v1 becomes problem+json; nothing internal reaches the client."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import request
+from werkzeug.exceptions import HTTPException
+
+from app.api import api
+from app.auth.principals import has_credentials
+from app.domain.errors import Conflict, NotFound, ValidationFailed
+from app.problems import problem_response
+
+log = logging.getLogger(__name__)
+
+
+@api.before_request
+def require_header_credentials_for_session_users():
+    """The API authenticates by header only: a dashboard session cookie must not (CSRF)."""
+    from flask_login import current_user
+
+    if current_user.is_authenticated and not has_credentials(request):
+        from flask_login import logout_user
+
+        logout_user()
+
+
+@api.errorhandler(ValidationFailed)
+def validation_failed(exc: ValidationFailed):
+    return problem_response(
+        422,
+        detail="The request is not valid; see errors.",
+        errors=[{"field": e.field, "message": e.message} for e in exc.errors],
+    )
+
+
+@api.errorhandler(NotFound)
+def not_found(exc: NotFound):
+    return problem_response(404, detail=f"No such {exc.what}.")
+
+
+@api.errorhandler(Conflict)
+def conflict(exc: Conflict):
+    return problem_response(409, detail=str(exc))
+
+
+@api.errorhandler(HTTPException)
+def http_error(exc: HTTPException):
+    return problem_response(exc.code or 500, detail=exc.description)
+
+
+@api.errorhandler(Exception)
+def unexpected(exc: Exception):
+    log.exception("unhandled error in API request")
+    return problem_response(
+        500, detail="Something went wrong on our side; the request id helps us find it."
+    )

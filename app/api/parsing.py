@@ -1,0 +1,61 @@
+"""Request parsing: content type, JSON, and validation against the same schemas OpenAPI shows."""
+
+from __future__ import annotations
+
+import json
+from typing import TypeVar
+
+from flask import abort, request
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from app.domain.errors import FieldError, ValidationFailed
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def _field_path(loc: tuple) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += ("." if path else "") + str(part)
+    return path or "body"
+
+
+def _message(error: dict) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown field; it cannot be set"
+    if error["type"] == "missing":
+        return "is required"
+    return error["msg"]
+
+
+def parse_body(model: type[Model]) -> Model:
+    """The body as `model`: 415 for a non-JSON body, 400 for bad JSON, 422 for bad fields."""
+    if request.mimetype != "application/json":
+        abort(415, description="Send the body as application/json.")
+    raw = request.get_data(cache=True)
+    try:
+        data = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError):
+        abort(400, description="The body is not valid JSON.")
+    if not isinstance(data, dict):
+        raise ValidationFailed([FieldError("body", "must be a JSON object")])
+    try:
+        return model.model_validate(data)
+    except PydanticValidationError as exc:
+        raise ValidationFailed(
+            [FieldError(_field_path(e["loc"]), _message(e)) for e in exc.errors()]
+        ) from None
+
+
+def query_int(name: str) -> int | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValidationFailed([FieldError(name, "must be a whole number")]) from None

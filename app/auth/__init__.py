@@ -1,0 +1,1 @@
+"""Authentication and authorization: one permission table, JWTs, API keys, login views."""

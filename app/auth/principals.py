@@ -1,0 +1,79 @@
+"""Who is calling: resolved from a session (dashboard) or from request headers (API)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from flask import Request, current_app
+
+from app.auth import tokens
+
+
+@dataclass(frozen=True)
+class ApiKeyPrincipal:
+    """A merchant API key acting as its merchant."""
+
+    key_id: str
+    merchant_id: str
+    role: str = "merchant"
+    is_authenticated: bool = True
+    is_active: bool = True
+    is_anonymous: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.key_id
+
+    @property
+    def username(self) -> str:
+        return f"api-key:{self.key_id}"
+
+    def get_id(self) -> str:  # never stored in a session
+        return ""
+
+
+def key_id_for(secret: str) -> str:
+    """A stable, non-reversible id for a signing key (the JWT `kid`)."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:12]
+
+
+def signing_keys() -> list[tokens.SigningKey]:
+    """The current JWT signing key first, then previous keys still accepted during a rotation."""
+    config = current_app.config
+    keys = [tokens.SigningKey(key_id_for(config["JWT_SIGNING_KEY"]), config["JWT_SIGNING_KEY"])]
+    for previous in config.get("JWT_PREVIOUS_SIGNING_KEYS") or []:
+        keys.append(tokens.SigningKey(key_id_for(previous), previous))
+    return keys
+
+
+def principal_from_headers(request: Request):
+    """The user or API key the request's Authorization / X-API-Key header names, else None."""
+    from app.services import accounts
+
+    api_key = request.headers.get("X-API-Key")
+    if api_key:
+        key = accounts.find_active_api_key(api_key.strip())
+        return ApiKeyPrincipal(key_id=key.id, merchant_id=key.merchant_id) if key else None
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    config = current_app.config
+    try:
+        claims = tokens.verify(
+            token.strip(),
+            signing_keys(),
+            issuer=config["JWT_ISSUER"],
+            audience=config["JWT_AUDIENCE"],
+        )
+    except tokens.InvalidToken:
+        return None
+    user = accounts.get_user(claims["sub"])
+    if user is None or not user.is_active:
+        return None
+    return user
+
+
+def has_credentials(request: Request) -> bool:
+    return bool(request.headers.get("X-API-Key") or request.headers.get("Authorization"))

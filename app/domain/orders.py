@@ -1,0 +1,151 @@
+"""Orders: statuses, allowed transitions, failure reasons and the rules for a new order."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from app.domain.errors import FieldError, InvalidTransition, ValidationFailed
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINAL_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.CANCELLED})
+CANCELLABLE_STATUSES = frozenset({OrderStatus.PENDING, OrderStatus.PROCESSING})
+
+FAILURE_REASONS = (
+    "out_of_stock",
+    "payment_declined",
+    "payment_error",
+    "shipment_failed",
+    "fraud_suspected",
+)
+
+_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.PENDING: frozenset(
+        {OrderStatus.PROCESSING, OrderStatus.FAILED, OrderStatus.CANCELLED}
+    ),
+    OrderStatus.PROCESSING: frozenset(
+        {OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.CANCELLED}
+    ),
+    OrderStatus.COMPLETED: frozenset(),
+    OrderStatus.FAILED: frozenset(),
+    OrderStatus.CANCELLED: frozenset(),
+}
+
+MAX_LINES = 100
+MAX_QUANTITY = 1000
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+def is_final(status: str) -> bool:
+    """True for completed, failed and cancelled: nothing changes the order after that."""
+    return status in FINAL_STATUSES
+
+
+def check_transition(current: str, new: str) -> None:
+    """Raise InvalidTransition unless an order may move from `current` to `new`."""
+    if OrderStatus(new) not in _TRANSITIONS[OrderStatus(current)]:
+        raise InvalidTransition(f"an order cannot go from {current} to {new}")
+
+
+@dataclass(frozen=True)
+class CatalogueItem:
+    """What the catalogue says about a SKU, as pricing needs it."""
+
+    product_id: str
+    sku: str
+    price: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    product_id: str
+    sku: str
+    quantity: int
+    unit_price: int
+    line_total: int
+
+
+@dataclass(frozen=True)
+class PricedOrder:
+    lines: tuple[PricedLine, ...]
+    total_amount: int
+    currency: str
+
+
+def price_order(
+    items: Sequence[Mapping[str, object]], catalogue: Mapping[str, CatalogueItem]
+) -> PricedOrder:
+    """Price requested lines from the catalogue (never from the client) and check the order rules.
+
+    Lines naming the same SKU twice are merged, so stock is reserved once per product.
+    """
+    errors: list[FieldError] = []
+    if not 1 <= len(items) <= MAX_LINES:
+        errors.append(FieldError("items", f"an order has 1 to {MAX_LINES} lines"))
+    quantities: dict[str, int] = {}
+    for index, item in enumerate(items):
+        sku, quantity = item.get("sku"), item.get("quantity")
+        if sku not in catalogue:
+            errors.append(FieldError(f"items[{index}].sku", "no such product in your catalogue"))
+            continue
+        if not isinstance(quantity, int) or isinstance(quantity, bool):
+            errors.append(FieldError(f"items[{index}].quantity", "must be a whole number"))
+            continue
+        if not 1 <= quantity <= MAX_QUANTITY:
+            errors.append(
+                FieldError(f"items[{index}].quantity", f"must be between 1 and {MAX_QUANTITY}")
+            )
+            continue
+        quantities[sku] = quantities.get(sku, 0) + quantity
+    currencies = {catalogue[sku].currency for sku in quantities}
+    if len(currencies) > 1:
+        errors.append(FieldError("items", "all products of an order must share one currency"))
+    for sku, quantity in quantities.items():
+        if quantity > MAX_QUANTITY:
+            errors.append(FieldError("items", f"{sku}: at most {MAX_QUANTITY} units per product"))
+    if errors:
+        raise ValidationFailed(errors)
+    lines = tuple(
+        PricedLine(
+            product_id=catalogue[sku].product_id,
+            sku=sku,
+            quantity=quantity,
+            unit_price=catalogue[sku].price,
+            line_total=catalogue[sku].price * quantity,
+        )
+        for sku, quantity in quantities.items()
+    )
+    return PricedOrder(
+        lines=lines, total_amount=sum(line.line_total for line in lines), currency=currencies.pop()
+    )
+
+
+def check_customer_and_address(
+    customer: Mapping[str, object], address: Mapping[str, object], payment_token: object
+) -> None:
+    """Rules for the customer, address and payment parts of a new order."""
+    errors: list[FieldError] = []
+    email = customer.get("email")
+    if not isinstance(email, str) or not _EMAIL.match(email):
+        errors.append(FieldError("customer.email", "must be a valid email address"))
+    country = address.get("country")
+    if not isinstance(country, str) or not _COUNTRY.match(country):
+        errors.append(
+            FieldError("shipping_address.country", "must be a two-letter country code, like MY")
+        )
+    if not isinstance(payment_token, str) or not payment_token.strip():
+        errors.append(FieldError("payment.token", "a payment token is required"))
+    if errors:
+        raise ValidationFailed(errors)

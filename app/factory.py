@@ -1,0 +1,207 @@
+"""create_app(): config -> secrets -> validate -> extensions -> auth -> blueprints -> errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from config import PROJECT_ROOT, load_settings
+
+
+def redis_storage_uri(redis_url: str) -> str:
+    """The `limits` library spells unix-socket Redis as redis+unix://."""
+    if redis_url.startswith("unix://"):
+        return "redis+unix://" + redis_url[len("unix://") :]
+    return redis_url
+
+
+def flask_config(settings: dict[str, Any]) -> dict[str, Any]:
+    """Flask and extension settings derived from ours."""
+    from app.infra.database import engine_options
+
+    production = settings["ENV"] == "production"
+    secure_cookie = settings["SESSION_COOKIE_SECURE"]
+    return {
+        **settings,
+        "TESTING": settings["ENV"] == "testing",
+        "SECRET_KEY": settings["SECRET_KEY"],
+        "SQLALCHEMY_DATABASE_URI": settings["DATABASE_URL"],
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(
+            settings["DATABASE_URL"], settings["DATABASE_POOL_SIZE"]
+        ),
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "MAX_CONTENT_LENGTH": settings["MAX_BODY_BYTES"],
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production if secure_cookie is None else secure_cookie,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "WTF_CSRF_TIME_LIMIT": 8 * 3600,
+        # Redis, never memory: limits must hold across gunicorn workers and hosts.
+        "RATELIMIT_STORAGE_URI": redis_storage_uri(settings["REDIS_URL"]),
+        "RATELIMIT_STRATEGY": "fixed-window",
+        "RATELIMIT_HEADERS_ENABLED": False,  # the API sets X-RateLimit-* itself, per the contract
+        "RATELIMIT_ENABLED": settings["RATELIMIT_ENABLED"],
+        "RATELIMIT_SWALLOW_ERRORS": True,  # a Redis outage must not take the API down with it
+        "CACHE_TYPE": "RedisCache",
+        "CACHE_REDIS_URL": settings["REDIS_URL"],
+        "CACHE_KEY_PREFIX": settings["QUEUE_PREFIX"] + "cache:",
+        "CACHE_DEFAULT_TIMEOUT": settings["CACHE_TTL_SECONDS"],
+        "JSON_SORT_KEYS": False,
+    }
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the app: one factory for the dashboard, the API, the CLI and the workers."""
+    from app.infra.secrets import load_secrets
+    from app.observability.logs import configure_logging
+
+    settings = load_secrets(load_settings(overrides=overrides))
+    configure_logging(settings["LOG_LEVEL"], settings["LOG_FORMAT"])
+    Path(settings["INSTANCE_PATH"]).mkdir(parents=True, exist_ok=True)
+
+    app = Flask(
+        "app",
+        instance_path=settings["INSTANCE_PATH"],
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.from_mapping(flask_config(settings))
+    _init_extensions(app)
+    _init_blueprints(app)
+    _init_http_behaviour(app)
+    _init_cli(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from app.auth.setup import init_auth
+    from app.extensions import cache, csrf, db, limiter, migrate
+    from app.infra import models  # noqa: F401  (registers the tables)
+    from app.infra.database import configure_sqlite
+    from app.infra.providers import SimulatedPaymentProvider, SimulatedShippingProvider
+    from app.infra.queue import RqJobQueue
+    from app.infra.redis_client import connect
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    cache.init_app(app)
+    limiter.init_app(app)
+    init_auth(app)
+    with app.app_context():
+        configure_sqlite(db.engine)
+
+    redis_client = connect(app.config["REDIS_URL"])
+    app.extensions["redis"] = redis_client
+    app.extensions["job_queue"] = RqJobQueue(
+        redis_client,
+        prefix=app.config["QUEUE_PREFIX"],
+        job_timeout=app.config["SAGA_JOB_TIMEOUT_SECONDS"],
+    )
+
+    def session_factory():
+        from sqlalchemy.orm import Session
+
+        return Session(db.engine, expire_on_commit=False)
+
+    app.extensions["payment_provider"] = SimulatedPaymentProvider(
+        session_factory, redis_client, lambda: app.config["PAYMENT_SIMULATOR_LATENCY_MS"]
+    )
+    app.extensions["shipping_provider"] = SimulatedShippingProvider(
+        session_factory, redis_client, lambda: app.config["SHIPPING_SIMULATOR_LATENCY_MS"]
+    )
+
+
+def _init_blueprints(app: Flask) -> None:
+    from app.api import api
+    from app.extensions import csrf
+    from app.observability.health import health
+    from app.web import web
+
+    csrf.exempt(api)  # the API authenticates by header, never by cookie: CSRF cannot apply
+    app.register_blueprint(health)
+    app.register_blueprint(api)
+    app.register_blueprint(web)
+
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def _init_http_behaviour(app: Flask) -> None:
+    from app.observability.request_ids import init_request_ids
+    from app.problems import problem_response
+
+    init_request_ids(app)
+
+    @app.after_request
+    def security_headers(response):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if app.config["SESSION_COOKIE_SECURE"]:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response
+
+    def wants_problem() -> bool:
+        return request.path.startswith("/api/") or request.path in ("/readyz", "/healthz")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if wants_problem():
+            return problem_response(exc.code or 500, detail=exc.description)
+        return render_template(
+            "error.html",
+            code=exc.code,
+            title=exc.name,
+            message=exc.description,
+            request_id=g.get("request_id"),
+        ), exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected_error(exc: Exception):
+        app.logger.exception("unhandled error")
+        if wants_problem():
+            return problem_response(500, detail="Something went wrong on our side.")
+        return render_template(
+            "error.html",
+            code=500,
+            title="Internal error",
+            message="Something went wrong on our side. The request id helps us find it.",
+            request_id=g.get("request_id"),
+        ), 500
+
+    @app.template_filter("money")
+    def money(amount: int | None, currency: str = "") -> str:
+        if amount is None:
+            return ""
+        return f"{amount / 100:,.2f} {currency}".strip()
+
+    @app.template_filter("ts")
+    def timestamp(value) -> str:
+        return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
+
+
+def _init_cli(app: Flask) -> None:
+    from app.cli import register_commands
+
+    register_commands(app)
+
+
+def worker_identity() -> str:
+    """host:pid, the name a worker holds saga leases under."""
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"

@@ -1,0 +1,22 @@
+"""SQLAlchemy models, one module per area; importing this package registers every table."""
+
+from app.infra.models.accounts import ApiKey, Merchant, User
+from app.infra.models.catalog import Product
+from app.infra.models.idempotency import IdempotencyRecord
+from app.infra.models.orders import Order, OrderEvent, OrderLine, SagaStep, SagaStepAttempt
+from app.infra.models.providers import ProviderPayment, ProviderShipment
+
+__all__ = [
+    "ApiKey",
+    "IdempotencyRecord",
+    "Merchant",
+    "Order",
+    "OrderEvent",
+    "OrderLine",
+    "Product",
+    "ProviderPayment",
+    "ProviderShipment",
+    "SagaStep",
+    "SagaStepAttempt",
+    "User",
+]

@@ -1,0 +1,152 @@
+"""Payment and shipping provider simulators behind the domain's ports.
+
+They behave like real providers (see the API contract's table): tokens and countries pick the
+outcome, latency is configurable, every call is idempotent by key, and each keeps its own ledger,
+committed in its own transaction: a provider's charge does not roll back with ours.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+import redis
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.domain.errors import PaymentDeclined, ShipmentRefused, TransientError
+from app.domain.ids import new_id
+from app.domain.ports import PaymentReceipt, ShipmentReceipt
+from app.infra.models import ProviderPayment, ProviderShipment
+
+# Tokens with a scripted outcome; any other token is captured like tok_visa.
+DECLINED_TOKENS = {"tok_chargeDeclined"}
+ALWAYS_FAILING_TOKENS = {"tok_processingError"}
+FLAKY_TOKENS = {"tok_flaky"}
+REFUSED_COUNTRIES = {"XX"}
+
+
+class _Simulator:
+    def __init__(
+        self,
+        session_factory: Callable[[], Session],
+        redis_client: redis.Redis,
+        latency_ms: Callable[[], float],
+    ):
+        self._session_factory = session_factory
+        self._redis = redis_client
+        self._latency_ms = latency_ms
+
+    def _wait(self) -> None:
+        latency = self._latency_ms()
+        if latency > 0:
+            time.sleep(latency / 1000)
+
+    def _attempt_number(self, idempotency_key: str) -> int:
+        """How many times this key was tried (the provider's own memory, kept a day)."""
+        name = f"sim:attempts:{idempotency_key}"
+        pipe = self._redis.pipeline()
+        pipe.incr(name)
+        pipe.expire(name, 86400)
+        return int(pipe.execute()[0])
+
+    def _record(self, model, **values):
+        """Insert the ledger row for a key, or return the row an earlier call already made."""
+        with self._session_factory() as session:
+            existing = session.scalar(
+                select(model).where(model.idempotency_key == values["idempotency_key"])
+            )
+            if existing is not None:
+                session.expunge(existing)
+                return existing
+            row = model(**values)
+            session.add(row)
+            try:
+                session.commit()
+            except IntegrityError:  # a concurrent call with the same key won the insert
+                session.rollback()
+                row = session.scalar(
+                    select(model).where(model.idempotency_key == values["idempotency_key"])
+                )
+            session.expunge(row)
+            return row
+
+
+class SimulatedPaymentProvider(_Simulator):
+    """Payment simulator: tok_visa captures, tok_chargeDeclined declines, tok_processingError
+    always fails transiently, tok_flaky fails transiently on the first try only."""
+
+    def capture(
+        self, *, order_id: str, amount: int, currency: str, token: str, idempotency_key: str
+    ) -> PaymentReceipt:
+        self._wait()
+        attempt = self._attempt_number(idempotency_key)
+        if token in DECLINED_TOKENS:
+            raise PaymentDeclined("card declined by the issuer")
+        if token in ALWAYS_FAILING_TOKENS or (token in FLAKY_TOKENS and attempt == 1):
+            raise TransientError("payment provider: processing error, try again")
+        row = self._record(
+            ProviderPayment,
+            id=new_id("pay"),
+            idempotency_key=idempotency_key,
+            kind="capture",
+            order_ref=order_id,
+            amount=amount,
+            currency=currency,
+            status="captured",
+        )
+        return PaymentReceipt(payment_id=row.id, amount=row.amount, currency=row.currency)
+
+    def refund(
+        self, *, payment_id: str, amount: int, currency: str, idempotency_key: str
+    ) -> PaymentReceipt:
+        self._wait()
+        with self._session_factory() as session:
+            capture = session.scalar(
+                select(ProviderPayment).where(ProviderPayment.id == payment_id)
+            )
+            order_ref = capture.order_ref if capture else ""
+        row = self._record(
+            ProviderPayment,
+            id=new_id("rfd"),
+            idempotency_key=idempotency_key,
+            kind="refund",
+            order_ref=order_ref,
+            amount=amount,
+            currency=currency,
+            status="refunded",
+            payment_ref=payment_id,
+        )
+        return PaymentReceipt(payment_id=row.id, amount=row.amount, currency=row.currency)
+
+
+class SimulatedShippingProvider(_Simulator):
+    """Shipping simulator: country XX is refused, every other country ships."""
+
+    def create_shipment(
+        self, *, order_id: str, address: Mapping[str, object], idempotency_key: str
+    ) -> ShipmentReceipt:
+        self._wait()
+        country = str(address.get("country", ""))
+        if country in REFUSED_COUNTRIES:
+            raise ShipmentRefused(f"carrier does not ship to {country}")
+        row = self._record(
+            ProviderShipment,
+            id=new_id("shp"),
+            idempotency_key=idempotency_key,
+            order_ref=order_id,
+            country=country,
+            status="created",
+        )
+        return ShipmentReceipt(shipment_id=row.id)
+
+    def cancel_shipment(self, *, shipment_id: str, idempotency_key: str) -> None:
+        self._wait()
+        with self._session_factory() as session:
+            shipment = session.scalar(
+                select(ProviderShipment).where(ProviderShipment.id == shipment_id)
+            )
+            if shipment is not None and shipment.status != "cancelled":
+                shipment.status = "cancelled"
+                session.commit()

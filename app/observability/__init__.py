@@ -1,0 +1,1 @@
+"""Metrics, request ids, structured logs, health and readiness, SLO evaluation."""

@@ -1,0 +1,54 @@
+"""RFC 9457 problem+json responses, shared by the API, the auth layer and the ops endpoints."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Response, g
+from werkzeug.http import HTTP_STATUS_CODES
+
+PROBLEM_BASE = "https://orderprocessing.example/problems/"
+PROBLEM_TYPES = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation-error",
+    429: "rate-limited",
+    500: "internal-error",
+    503: "service-unavailable",
+}
+
+
+def problem_response(
+    status: int,
+    *,
+    detail: str | None = None,
+    type_: str | None = None,
+    title: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    """A problem+json response; `detail` must be safe for clients (no traces, SQL or paths)."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + (type_ or PROBLEM_TYPES.get(status, "error")),
+        "title": title or HTTP_STATUS_CODES.get(status, "Error"),
+        "status": status,
+        "detail": detail or HTTP_STATUS_CODES.get(status, "Error"),
+        "request_id": getattr(g, "request_id", None),
+    }
+    if errors is not None:
+        body["errors"] = errors
+    body.update(extra)
+    response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="orderprocessing"'
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response

@@ -1,0 +1,1 @@
+"""Use cases. The only layer that commits; jobs are enqueued only after the commit."""

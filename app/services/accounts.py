@@ -1,0 +1,121 @@
+"""Merchants, users and API keys."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.auth import api_keys, passwords
+from app.auth.permissions import ROLES
+from app.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
+from app.domain.ids import new_id
+from app.extensions import db
+from app.infra.models import ApiKey, Merchant, User
+from app.infra.models.base import utcnow
+
+MIN_PASSWORD_LENGTH = 12
+
+
+def create_merchant(name: str) -> Merchant:
+    """A new merchant."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed([FieldError("name", "must not be empty")])
+    merchant = Merchant(id=new_id("mer"), name=name)
+    db.session.add(merchant)
+    db.session.commit()
+    return merchant
+
+
+def get_merchant(merchant_id: str) -> Merchant:
+    merchant = db.session.scalar(select(Merchant).where(Merchant.id == merchant_id))
+    if merchant is None:
+        raise NotFound("merchant")
+    return merchant
+
+
+def create_api_key(merchant_id: str, name: str) -> tuple[ApiKey, str]:
+    """A new key for the merchant; the plain key is returned here and never again."""
+    get_merchant(merchant_id)
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed([FieldError("name", "must not be empty")])
+    plain, prefix, key_hash = api_keys.generate()
+    key = ApiKey(
+        id=new_id("key"), merchant_id=merchant_id, name=name, prefix=prefix, key_hash=key_hash
+    )
+    db.session.add(key)
+    db.session.commit()
+    return key, plain
+
+
+def revoke_api_key(key_id: str) -> ApiKey:
+    """Refuse the key from now on (idempotent)."""
+    key = db.session.scalar(select(ApiKey).where(ApiKey.id == key_id))
+    if key is None:
+        raise NotFound("API key")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        db.session.commit()
+    return key
+
+
+def find_active_api_key(plain: str) -> ApiKey | None:
+    """The unrevoked, unexpired key matching a presented plain key."""
+    key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == api_keys.hash_key(plain)))
+    now = utcnow()
+    if key is None or key.revoked_at is not None or (key.expires_at and key.expires_at <= now):
+        return None
+    return key
+
+
+def create_user(username: str, password: str, role: str, merchant_id: str | None = None) -> User:
+    """A new dashboard or API user; merchant users belong to exactly one merchant."""
+    errors = []
+    username = (username or "").strip()
+    if not 3 <= len(username) <= 150:
+        errors.append(FieldError("username", "must be 3 to 150 characters"))
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        errors.append(FieldError("password", f"must be at least {MIN_PASSWORD_LENGTH} characters"))
+    if role not in ROLES:
+        errors.append(FieldError("role", "must be one of " + ", ".join(ROLES)))
+    if role == "merchant" and not merchant_id:
+        errors.append(FieldError("merchant_id", "is required for role merchant"))
+    if role != "merchant" and merchant_id:
+        errors.append(FieldError("merchant_id", "only merchant users belong to a merchant"))
+    if errors:
+        raise ValidationFailed(errors)
+    if merchant_id:
+        try:
+            get_merchant(merchant_id)
+        except NotFound:
+            raise ValidationFailed([FieldError("merchant_id", "no such merchant")]) from None
+    user = User(
+        id=new_id("usr"),
+        username=username,
+        password_hash=passwords.hash_password(password),
+        role=role,
+        merchant_id=merchant_id,
+    )
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict(f"username {username!r} is taken") from None
+    return user
+
+
+def authenticate(username: str, password: str) -> User | None:
+    """The active user with these credentials, or None (same answer for every kind of wrong)."""
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        passwords.burn_time()  # an unknown user must not answer faster than a wrong password
+        return None
+    if not user.is_active or not passwords.verify_password(user.password_hash, password):
+        return None
+    return user
+
+
+def get_user(user_id: str) -> User | None:
+    return db.session.scalar(select(User).where(User.id == user_id))

@@ -1,0 +1,147 @@
+"""Placing, reading and cancelling orders."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import select, update
+
+from app.domain import orders as rules
+from app.domain.errors import Conflict, NotFound
+from app.domain.ids import new_id
+from app.domain.orders import CatalogueItem, OrderStatus
+from app.domain.ports import JobQueue
+from app.domain.saga import STEPS
+from app.extensions import db
+from app.infra.models import Order, OrderEvent, OrderLine, Product, SagaStep
+from app.infra.models.base import utcnow
+from app.services.events import record_event
+from app.services.pagination import Page, paginate
+
+
+def place_order(
+    merchant_id: str, data: dict[str, Any], queue: JobQueue, request_id: str | None = None
+) -> Order:
+    """Validate and price a new order, store it `pending` and queue its saga after the commit."""
+    items = data.get("items") or []
+    skus = {item.get("sku") for item in items if isinstance(item.get("sku"), str)}
+    products = db.session.scalars(
+        select(Product).where(Product.merchant_id == merchant_id, Product.sku.in_(skus))
+    ).all()
+    catalogue = {
+        p.sku: CatalogueItem(product_id=p.id, sku=p.sku, price=p.price, currency=p.currency)
+        for p in products
+    }
+    customer, address = data.get("customer") or {}, data.get("shipping_address") or {}
+    token = (data.get("payment") or {}).get("token")
+    rules.check_customer_and_address(customer, address, token)
+    priced = rules.price_order(items, catalogue)
+    now = utcnow()
+    order = Order(
+        id=new_id("ord"),
+        merchant_id=merchant_id,
+        status=OrderStatus.PENDING,
+        currency=priced.currency,
+        total_amount=priced.total_amount,
+        customer_email=customer["email"],
+        customer_name=customer.get("name") or "",
+        shipping_address=dict(address),
+        payment_token=token,
+        request_id=request_id,
+        created_at=now,
+        updated_at=now,
+    )
+    order.lines = [
+        OrderLine(
+            product_id=line.product_id,
+            sku=line.sku,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            line_total=line.line_total,
+        )
+        for line in priced.lines
+    ]
+    db.session.add(order)
+    for position, step in enumerate(STEPS):
+        db.session.add(
+            SagaStep(
+                order_id=order.id,
+                name=step.name,
+                position=position,
+                status="pending",
+                idempotency_key=f"{order.id}:{step.name}",
+            )
+        )
+    record_event(order, "order.created", {"total_amount": order.total_amount})
+    db.session.commit()
+    # After the commit: a worker must never see an order that could still roll back. If Redis is
+    # down here, the order stays pending and the scheduler's recovery scan queues it later.
+    try:
+        queue.enqueue_saga(order.id, request_id=request_id)
+    except Exception:  # noqa: BLE001 - the order is safe in the database; recovery will queue it
+        logging.getLogger(__name__).warning(
+            "could not queue saga; recovery will pick it up", extra={"order_id": order.id}
+        )
+    return order
+
+
+def get_order(order_id: str, merchant_id: str | None = None) -> Order:
+    """The order; a merchant asking for another merchant's order gets NotFound, not Forbidden."""
+    query = select(Order).where(Order.id == order_id)
+    if merchant_id is not None:
+        query = query.where(Order.merchant_id == merchant_id)
+    order = db.session.scalar(query)
+    if order is None:
+        raise NotFound("order")
+    return order
+
+
+def list_orders(
+    merchant_id: str | None, *, status: str | None, limit: int | None, cursor: str | None
+) -> Page:
+    query = select(Order)
+    if merchant_id is not None:
+        query = query.where(Order.merchant_id == merchant_id)
+    if status:
+        query = query.where(Order.status == status)
+    return paginate(query, Order.seq, limit, cursor)
+
+
+def order_events(order_id: str, merchant_id: str | None = None) -> list[OrderEvent]:
+    """The order's timeline, oldest first."""
+    get_order(order_id, merchant_id)
+    return list(
+        db.session.scalars(
+            select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.seq)
+        )
+    )
+
+
+def cancel_order(
+    order_id: str, queue: JobQueue, merchant_id: str | None = None, reason: str = ""
+) -> Order:
+    """Ask the saga to stop and compensate; Conflict once the order is final."""
+    order = get_order(order_id, merchant_id)
+    now = utcnow()
+    # A conditional update, so a cancel racing the saga's completion has exactly one winner.
+    result = db.session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.status.in_(list(rules.CANCELLABLE_STATUSES)))
+        .values(cancel_requested_at=now, updated_at=now, version=Order.version + 1)
+    )
+    if result.rowcount == 0:
+        db.session.rollback()
+        raise Conflict(f"the order is {order.status} already and cannot be cancelled")
+    if order.cancel_requested_at is None:
+        record_event(order, "order.cancel_requested", {"reason": reason} if reason else {})
+    db.session.commit()
+    db.session.refresh(order)
+    try:
+        queue.enqueue_saga(order.id, request_id=order.request_id)
+    except Exception:  # noqa: BLE001 - the request is durable; recovery re-drives the saga
+        logging.getLogger(__name__).warning(
+            "could not queue saga after cancel; recovery will pick it up",
+            extra={"order_id": order.id},
+        )
+    return order

@@ -1,0 +1,59 @@
+"""Cursor pagination, newest first, by each table's strictly increasing `seq`.
+
+A cursor names the last row seen, so rows inserted while a client pages (they get larger seqs) can
+neither shift a page nor be repeated or skipped in the pages still to come.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select
+
+from app.domain.errors import FieldError, ValidationFailed
+from app.extensions import db
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    next_cursor: str | None
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"v1:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        version, seq = base64.urlsafe_b64decode(padded.encode()).decode().split(":")
+        if version != "v1":
+            raise ValueError(version)
+        return int(seq)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed([FieldError("cursor", "not a cursor this API gave out")]) from None
+
+
+def check_limit(limit: int | None) -> int:
+    if limit is None:
+        return DEFAULT_LIMIT
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationFailed([FieldError("limit", f"must be between 1 and {MAX_LIMIT}")])
+    return limit
+
+
+def paginate(query: Select, seq_column, limit: int | None, cursor: str | None) -> Page:
+    """One page of `query` (which selects model rows), newest first."""
+    limit = check_limit(limit)
+    if cursor:
+        query = query.where(seq_column < decode_cursor(cursor))
+    rows = list(db.session.scalars(query.order_by(seq_column.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(items=rows, next_cursor=encode_cursor(rows[-1].seq) if more and rows else None)

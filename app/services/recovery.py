@@ -1,0 +1,42 @@
+"""Re-driving sagas that stopped making progress (a killed worker, a lost job, a flushed Redis)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import or_, select
+
+from app.domain.orders import OrderStatus
+from app.domain.ports import JobQueue
+from app.extensions import db
+from app.infra.models import Order
+from app.infra.models.base import utcnow
+
+RECOVERY_BATCH = 500
+
+
+def stuck_order_ids(stuck_after_seconds: int, limit: int = RECOVERY_BATCH) -> list[str]:
+    """Non-final orders with no progress for a while and no live lease, oldest first."""
+    now = utcnow()
+    cutoff = now - dt.timedelta(seconds=stuck_after_seconds)
+    query = (
+        select(Order.id)
+        .where(
+            Order.status.in_([OrderStatus.PENDING, OrderStatus.PROCESSING]),
+            Order.updated_at < cutoff,
+            or_(Order.lease_expires_at.is_(None), Order.lease_expires_at < now),
+        )
+        .order_by(Order.updated_at)
+        .limit(limit)
+    )
+    ids = list(db.session.scalars(query))
+    db.session.rollback()
+    return ids
+
+
+def recover_stuck_sagas(queue: JobQueue, stuck_after_seconds: int) -> list[str]:
+    """Queue every stuck order's saga again (sagas are idempotent: a duplicate is harmless)."""
+    ids = stuck_order_ids(stuck_after_seconds)
+    for order_id in ids:
+        queue.enqueue_saga(order_id)
+    return ids

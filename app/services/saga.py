@@ -1,0 +1,418 @@
+"""Driving an order's saga: execute what `domain.saga.decide()` says and record every outcome.
+
+Each step's outcome is committed before the next step starts, so a saga resumes from the database
+after any crash: `run_saga` is idempotent and safe to call again at any time. A lease on the order
+keeps two workers from driving the same saga at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import or_, select, update
+
+from app.domain.errors import OutOfStock, StepFailure, TransientError
+from app.domain.orders import OrderStatus, check_transition, is_final
+from app.domain.ports import PaymentProvider, ShippingProvider
+from app.domain.saga import (
+    COMPENSATION_RETRY,
+    STEP_BY_NAME,
+    ActionKind,
+    StepStatus,
+    decide,
+)
+from app.extensions import db
+from app.infra.models import Order, Product, SagaStep, SagaStepAttempt
+from app.infra.models.base import utcnow
+from app.services.events import record_event
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 20
+
+
+@dataclass
+class SagaContext:
+    """What a saga run needs from outside: the providers, who runs it, and how to wait."""
+
+    payments: PaymentProvider
+    shipping: ShippingProvider
+    worker: str = "worker"
+    sleep: Callable[[float], None] = time.sleep
+    lease_seconds: int = LEASE_SECONDS
+    on_step: Callable[[str, str, str, float], None] | None = field(default=None)
+
+
+def _lease(order_id: str, ctx: SagaContext) -> bool:
+    """Claim or renew the order's lease; False when another live worker holds it."""
+    import datetime as dt
+
+    now = utcnow()
+    result = db.session.execute(
+        update(Order)
+        .where(
+            Order.id == order_id,
+            or_(
+                Order.lease_expires_at.is_(None),
+                Order.lease_expires_at < now,
+                Order.lease_owner == ctx.worker,
+            ),
+        )
+        .values(
+            lease_owner=ctx.worker, lease_expires_at=now + dt.timedelta(seconds=ctx.lease_seconds)
+        )
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def _release(order_id: str, ctx: SagaContext) -> None:
+    db.session.rollback()
+    db.session.execute(
+        update(Order)
+        .where(Order.id == order_id, Order.lease_owner == ctx.worker)
+        .values(lease_owner=None, lease_expires_at=None)
+    )
+    db.session.commit()
+
+
+def run_saga(order_id: str, ctx: SagaContext) -> str:
+    """Drive the saga until the order is final; its status, or "busy" if leased elsewhere."""
+    if not _lease(order_id, ctx):
+        return "busy"
+    try:
+        while True:
+            db.session.expire_all()
+            order = db.session.scalar(select(Order).where(Order.id == order_id))
+            if order is None:
+                return "missing"
+            if is_final(order.status):
+                return order.status
+            steps = {
+                s.name: s
+                for s in db.session.scalars(select(SagaStep).where(SagaStep.order_id == order_id))
+            }
+            action = decide(
+                {name: step.status for name, step in steps.items()},
+                cancel_requested=order.cancel_requested_at is not None,
+            )
+            if action.kind == ActionKind.FINISH:
+                _finish(order, action.final_status)
+                return order.status
+            if order.status == OrderStatus.PENDING:
+                _touch(order, status=OrderStatus.PROCESSING)
+                db.session.commit()
+            if action.kind == ActionKind.RUN:
+                _run_step(order, steps[action.step], ctx)
+            else:
+                _compensate_step(order, steps[action.step], ctx)
+            if not _lease(order_id, ctx):
+                log.warning("saga lease lost", extra={"order_id": order_id})
+                return "busy"
+    finally:
+        _release(order_id, ctx)
+
+
+def _touch(order: Order, status: str | None = None) -> None:
+    if status is not None:
+        check_transition(order.status, status)
+        order.status = status
+    order.updated_at = utcnow()
+    order.version = (order.version or 0) + 1
+
+
+def _record_attempt(
+    order: Order,
+    step: str,
+    kind: str,
+    attempt: int,
+    outcome: str,
+    started: float,
+    started_at,
+    error: str | None,
+    ctx: SagaContext,
+) -> None:
+    duration = (time.perf_counter() - started) * 1000
+    db.session.add(
+        SagaStepAttempt(
+            order_id=order.id,
+            step=step,
+            kind=kind,
+            attempt=attempt,
+            outcome=outcome,
+            error=error,
+            started_at=started_at,
+            duration_ms=round(duration, 3),
+            worker=ctx.worker,
+        )
+    )
+    if ctx.on_step:
+        ctx.on_step(step, kind, outcome, duration / 1000)
+
+
+def _run_step(order: Order, step: SagaStep, ctx: SagaContext) -> None:
+    definition = STEP_BY_NAME[step.name]
+    step.status = StepStatus.RUNNING
+    step.attempts += 1
+    step.started_at = step.started_at or utcnow()
+    attempt = step.attempts
+    db.session.commit()  # durable "running": a crash from here on resumes this step
+    started, started_at = time.perf_counter(), utcnow()
+    try:
+        result = EXECUTORS[step.name](order, step, ctx)
+    except StepFailure as failure:
+        db.session.rollback()
+        step.status = StepStatus.FAILED
+        step.error = failure.message
+        step.finished_at = utcnow()
+        order.failure_reason = failure.reason
+        _touch(order)
+        _record_attempt(
+            order, step.name, "action", attempt, "failed", started, started_at, failure.message, ctx
+        )
+        if definition.failure_event:
+            record_event(
+                order,
+                definition.failure_event,
+                {"reason": failure.reason, "message": failure.message},
+            )
+        db.session.commit()
+        return
+    except TransientError as error:
+        db.session.rollback()
+        _record_attempt(
+            order,
+            step.name,
+            "action",
+            attempt,
+            "retryable_error",
+            started,
+            started_at,
+            str(error),
+            ctx,
+        )
+        step.error = str(error)
+        if definition.retry.exhausted(attempt):
+            step.status = StepStatus.FAILED
+            step.finished_at = utcnow()
+            order.failure_reason = definition.exhausted_reason
+            _touch(order)
+            if definition.exhausted_event:
+                record_event(
+                    order,
+                    definition.exhausted_event,
+                    {
+                        "reason": definition.exhausted_reason,
+                        "attempts": attempt,
+                        "message": str(error),
+                    },
+                )
+            db.session.commit()
+            return
+        step.status = StepStatus.PENDING
+        db.session.commit()
+        ctx.sleep(definition.retry.delay(attempt))
+        return
+    if result is None:  # the step declined to finish (a cancel arrived): decide() again
+        db.session.rollback()
+        step.status = StepStatus.PENDING
+        db.session.commit()
+        return
+    step.status = StepStatus.SUCCEEDED
+    step.result = result
+    step.error = None
+    step.finished_at = utcnow()
+    _touch(order)
+    _record_attempt(
+        order, step.name, "action", attempt, "succeeded", started, started_at, None, ctx
+    )
+    record_event(order, definition.success_event, result)
+    db.session.commit()
+
+
+def _compensate_step(order: Order, step: SagaStep, ctx: SagaContext) -> None:
+    definition = STEP_BY_NAME[step.name]
+    step.compensation_attempts += 1
+    attempt = step.compensation_attempts
+    db.session.commit()
+    started, started_at = time.perf_counter(), utcnow()
+    try:
+        detail = COMPENSATIONS[definition.compensation](order, step, ctx)
+    except TransientError as error:
+        db.session.rollback()
+        _record_attempt(
+            order,
+            definition.compensation,
+            "compensation",
+            attempt,
+            "retryable_error",
+            started,
+            started_at,
+            str(error),
+            ctx,
+        )
+        db.session.commit()
+        ctx.sleep(COMPENSATION_RETRY.delay(min(attempt, 8)))
+        return
+    step.status = StepStatus.COMPENSATED
+    step.compensated_at = utcnow()
+    _touch(order)
+    _record_attempt(
+        order,
+        definition.compensation,
+        "compensation",
+        attempt,
+        "succeeded",
+        started,
+        started_at,
+        None,
+        ctx,
+    )
+    record_event(order, definition.compensation_event, detail)
+    db.session.commit()
+
+
+def _finish(order: Order, final_status: OrderStatus) -> None:
+    if final_status == OrderStatus.COMPLETED:
+        return  # the complete step already made the order final, atomically
+    _touch(order, status=final_status)
+    order.finished_at = utcnow()
+    if final_status == OrderStatus.FAILED:
+        record_event(order, "order.failed", {"reason": order.failure_reason})
+    else:
+        order.failure_reason = None
+        record_event(order, "order.cancelled", {})
+    db.session.commit()
+
+
+# --- step executors: return the step's result (recorded and put in the event), or raise ---
+
+
+def _end_transaction() -> None:
+    """Never hold a database transaction (and its locks) open across a provider's network call.
+
+    On SQLite this is also what lets the provider's own ledger write get the write lock.
+    """
+    db.session.commit()
+
+
+def _reserve_inventory(order: Order, step: SagaStep, ctx: SagaContext) -> dict[str, Any]:
+    # Products are locked in one stable order (by id), so multi-line orders never deadlock.
+    for line in sorted(order.lines, key=lambda ln: ln.product_id):
+        result = db.session.execute(
+            update(Product)
+            .where(
+                Product.id == line.product_id,
+                Product.stock - Product.reserved >= line.quantity,
+            )
+            .values(reserved=Product.reserved + line.quantity, updated_at=utcnow())
+        )
+        if result.rowcount != 1:
+            raise OutOfStock(f"not enough stock for {line.sku}")
+    return {"lines": [{"sku": ln.sku, "quantity": ln.quantity} for ln in order.lines]}
+
+
+def _capture_payment(order: Order, step: SagaStep, ctx: SagaContext) -> dict[str, Any]:
+    call = dict(
+        order_id=order.id,
+        amount=order.total_amount,
+        currency=order.currency,
+        token=order.payment_token,
+        idempotency_key=step.idempotency_key,
+    )
+    _end_transaction()
+    receipt = ctx.payments.capture(**call)
+    return {
+        "payment_id": receipt.payment_id,
+        "amount": receipt.amount,
+        "currency": receipt.currency,
+    }
+
+
+def _create_shipment(order: Order, step: SagaStep, ctx: SagaContext) -> dict[str, Any]:
+    call = dict(
+        order_id=order.id,
+        address=dict(order.shipping_address),
+        idempotency_key=step.idempotency_key,
+    )
+    _end_transaction()
+    receipt = ctx.shipping.create_shipment(**call)
+    return {"shipment_id": receipt.shipment_id}
+
+
+def _complete(order: Order, step: SagaStep, ctx: SagaContext) -> dict[str, Any] | None:
+    now = utcnow()
+    # Conditional on no cancel request: a cancel racing completion has exactly one winner.
+    result = db.session.execute(
+        update(Order)
+        .where(
+            Order.id == order.id,
+            Order.status == OrderStatus.PROCESSING,
+            Order.cancel_requested_at.is_(None),
+        )
+        .values(
+            status=OrderStatus.COMPLETED, finished_at=now, updated_at=now, version=Order.version + 1
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return None
+    for line in sorted(order.lines, key=lambda ln: ln.product_id):
+        # The reserved units leave the warehouse: on-hand and reserved drop together.
+        db.session.execute(
+            update(Product)
+            .where(Product.id == line.product_id)
+            .values(
+                stock=Product.stock - line.quantity,
+                reserved=Product.reserved - line.quantity,
+                updated_at=now,
+            )
+        )
+    return {}
+
+
+def _release_inventory(order: Order, step: SagaStep, ctx: SagaContext) -> dict[str, Any]:
+    for line in sorted(order.lines, key=lambda ln: ln.product_id):
+        db.session.execute(
+            update(Product)
+            .where(Product.id == line.product_id)
+            .values(reserved=Product.reserved - line.quantity, updated_at=utcnow())
+        )
+    return {"lines": [{"sku": ln.sku, "quantity": ln.quantity} for ln in order.lines]}
+
+
+def _refund_payment(order: Order, step: SagaStep, ctx: SagaContext) -> dict[str, Any]:
+    call = dict(
+        payment_id=step.result["payment_id"],
+        amount=step.result["amount"],
+        currency=step.result["currency"],
+        idempotency_key=f"{order.id}:refund_payment",
+    )
+    _end_transaction()
+    receipt = ctx.payments.refund(**call)
+    return {"refund_id": receipt.payment_id, "amount": receipt.amount}
+
+
+def _cancel_shipment(order: Order, step: SagaStep, ctx: SagaContext) -> dict[str, Any]:
+    shipment_id = step.result["shipment_id"]
+    call = dict(shipment_id=shipment_id, idempotency_key=f"{order.id}:cancel_shipment")
+    _end_transaction()
+    ctx.shipping.cancel_shipment(**call)
+    return {"shipment_id": shipment_id}
+
+
+EXECUTORS = {
+    "reserve_inventory": _reserve_inventory,
+    "capture_payment": _capture_payment,
+    "create_shipment": _create_shipment,
+    "complete": _complete,
+}
+COMPENSATIONS = {
+    "release_inventory": _release_inventory,
+    "refund_payment": _refund_payment,
+    "cancel_shipment": _cancel_shipment,
+}

@@ -1,0 +1,51 @@
+"""/login and /logout: session login for staff."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_user, logout_user
+
+from app.services import accounts
+from app.web import web
+from app.web.forms import LoginForm, LogoutForm
+
+STAFF_ROLES = ("admin", "operator", "viewer")
+
+
+def safe_next(target: str | None) -> str:
+    """Only local paths: `next` must never send a user to another site."""
+    if not target:
+        return url_for("web.index")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("web.index")
+    if "\\" in target:
+        return url_for("web.index")
+    return target
+
+
+@web.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = accounts.authenticate(form.username.data, form.password.data)
+        if user is None or user.role not in STAFF_ROLES:
+            flash("Wrong username or password.", "error")
+            return render_template("login.html", form=form), 401
+        login_user(user)
+        return redirect(safe_next(request.args.get("next")))
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(url_for("web.index"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("login.html", form=form), status
+
+
+@web.post("/logout")
+def logout():
+    form = LogoutForm()
+    if form.validate_on_submit():
+        logout_user()
+        flash("You are logged out.", "info")
+    return redirect(url_for("web.login"))

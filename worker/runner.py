@@ -1,0 +1,55 @@
+"""The RQ worker process: builds the app once, runs jobs in-process with an app context."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from rq import Queue, SimpleWorker
+
+from app.extensions import db
+from app.factory import create_app, worker_identity
+from app.infra.queue import ALL_QUEUES
+
+log = logging.getLogger(__name__)
+
+
+class AppWorker(SimpleWorker):
+    """A non-forking worker: no database connection is ever shared across a fork().
+
+    The app (and its connection pool) is built once per process; each job gets a fresh SQLAlchemy
+    session, removed afterwards so a failed job never leaks a broken transaction into the next.
+    """
+
+    def execute_job(self, job, queue):
+        try:
+            return super().execute_job(job, queue)
+        finally:
+            db.session.remove()
+
+
+def run_worker(queue_names: list[str], burst: bool = False, name: str | None = None) -> bool:
+    app = create_app()
+    with app.app_context():
+        connection = app.extensions["redis"]
+        prefix = app.config["QUEUE_PREFIX"]
+        queues = [Queue(prefix + q, connection=connection) for q in queue_names]
+        worker = AppWorker(
+            queues,
+            connection=connection,
+            name=name or worker_identity().replace(":", "-"),
+            # A killed worker's registration expires quickly; sagas are recovered from the
+            # database by the scheduler anyway (leases), independent of RQ's own cleanup.
+            worker_ttl=30,
+        )
+        log.info("worker starting", extra={"queues": ",".join(queue_names), "burst": burst})
+        return worker.work(burst=burst, logging_level=app.config["LOG_LEVEL"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m worker", description=__doc__)
+    parser.add_argument("--queues", nargs="+", default=list(ALL_QUEUES))
+    parser.add_argument("--burst", action="store_true", help="exit once the queues are empty")
+    parser.add_argument("--name")
+    args = parser.parse_args(argv)
+    run_worker(args.queues, burst=args.burst, name=args.name)
