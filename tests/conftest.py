@@ -66,7 +66,9 @@ def migrate(database_url: str, redis_url: str, instance: Path) -> None:
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     """A Redis database of its own for this xdist worker (1..15), flushed around each test."""
-    url = f"{REDIS_BASE_URL}/{1 + xdist_index() % 15}"
+    # TEST_REDIS_DB picks the first database, so parallel runs on one machine don't collide.
+    first = int(os.environ.get("TEST_REDIS_DB", "1"))
+    url = f"{REDIS_BASE_URL}/{(first + xdist_index()) % 16}"
     redis_lib.Redis.from_url(url).ping()
     return url
 
