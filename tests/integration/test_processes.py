@@ -34,7 +34,8 @@ def test_a_worker_process_completes_an_order_placed_over_http(app, tmp_path):
     create_product(client, merchant, stock=3)
     with WorkerProcess(settings_of(app), tmp_path):
         order = client.post("/api/v1/orders", json=order_body(), headers=merchant).get_json()
-        assert wait_for_status(client, order["id"], merchant, {"completed", "failed"}) == "completed"
+        final = wait_for_status(client, order["id"], merchant, {"completed", "failed"})
+        assert final == "completed"
 
 
 def test_the_scheduler_recovers_an_order_whose_job_was_lost(app, tmp_path):
@@ -46,4 +47,5 @@ def test_the_scheduler_recovers_an_order_whose_job_was_lost(app, tmp_path):
     app.extensions["redis"].flushdb()  # the queued job is gone, as after a Redis restart
     settings = {**settings_of(app), "SAGA_STUCK_AFTER_SECONDS": 1}
     with SchedulerProcess(settings, tmp_path), WorkerProcess(settings, tmp_path):
-        assert wait_for_status(client, order["id"], merchant, {"completed", "failed"}) == "completed"
+        final = wait_for_status(client, order["id"], merchant, {"completed", "failed"})
+        assert final == "completed"
