@@ -89,12 +89,21 @@ def postgresql_database_url(tmp_path_factory, redis_url) -> str:
 
 
 @pytest.fixture(scope="session")
-def sqlite_database_url(tmp_path_factory, redis_url) -> str:
-    path = tmp_path_factory.mktemp("sqlite") / "orders.db"
-    url = f"sqlite:///{path}"
-    migrate(url, redis_url, tmp_path_factory.mktemp("sqlite-migrate"))
-    test_database_urls.add(url)
-    return url
+def sqlite_template(tmp_path_factory, redis_url) -> Path:
+    """A migrated SQLite file; each test gets a copy (cheaper than emptying, and the append-only
+    audit triggers forbid DELETE)."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    migrate(f"sqlite:///{path}", redis_url, tmp_path_factory.mktemp("sqlite-migrate"))
+    return path
+
+
+@pytest.fixture
+def sqlite_database_url(sqlite_template, tmp_path) -> str:
+    import shutil
+
+    path = tmp_path / "orders.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
 
 
 def _empty_all_tables(app) -> None:
@@ -118,7 +127,7 @@ def _empty_all_tables(app) -> None:
         db.engine.dispose()
 
 
-# The session's databases: tables are emptied after each test that built an app on one.
+# The session's PostgreSQL database: tables are emptied after each test that built an app on it.
 test_database_urls: set[str] = set()
 
 

@@ -6,6 +6,7 @@ from app.api import api
 from app.api.parsing import parse_body
 from app.api.schemas import ApiKeyCreate, MerchantCreate, UserCreate
 from app.api.serializers import api_key_json, merchant_json, user_json
+from app.auth.actors import request_actor
 from app.auth.decorators import require_permission
 from app.services import accounts
 
@@ -14,21 +15,21 @@ from app.services import accounts
 @require_permission("admin:manage")
 def create_merchant():
     body = parse_body(MerchantCreate)
-    return merchant_json(accounts.create_merchant(body.name)), 201
+    return merchant_json(accounts.create_merchant(body.name, request_actor("api"))), 201
 
 
 @api.post("/merchants/<merchant_id>/api-keys")
 @require_permission("admin:manage")
 def create_api_key(merchant_id: str):
     body = parse_body(ApiKeyCreate)
-    key, plain = accounts.create_api_key(merchant_id, body.name)
+    key, plain = accounts.create_api_key(merchant_id, body.name, request_actor("api"))
     return api_key_json(key, plain), 201
 
 
 @api.delete("/api-keys/<key_id>")
 @require_permission("admin:manage")
 def revoke_api_key(key_id: str):
-    accounts.revoke_api_key(key_id)
+    accounts.revoke_api_key(key_id, request_actor("api"))
     return "", 204
 
 
@@ -36,5 +37,7 @@ def revoke_api_key(key_id: str):
 @require_permission("admin:manage")
 def create_user():
     body = parse_body(UserCreate)
-    user = accounts.create_user(body.username, body.password, body.role, body.merchant_id)
+    user = accounts.create_user(
+        body.username, body.password, body.role, body.merchant_id, request_actor("api")
+    )
     return user_json(user), 201

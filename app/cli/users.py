@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
+from app.auth.actors import cli_actor
 from app.auth.permissions import ROLES
 from app.domain.errors import Conflict, ValidationFailed
 from app.services import accounts
@@ -22,7 +23,7 @@ def create_user(username: str, role: str, password: str | None, merchant_id: str
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        user = accounts.create_user(username, password, role, merchant_id)
+        user = accounts.create_user(username, password, role, merchant_id, cli_actor())
     except ValidationFailed as exc:
         for error in exc.errors:
             click.echo(f"error: {error.field}: {error.message}", err=True)

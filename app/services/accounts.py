@@ -12,17 +12,20 @@ from app.domain.ids import new_id
 from app.extensions import db
 from app.infra.models import ApiKey, Merchant, User
 from app.infra.models.base import utcnow
+from app.services import audit
+from app.services.audit import SYSTEM, Actor
 
 MIN_PASSWORD_LENGTH = 12
 
 
-def create_merchant(name: str) -> Merchant:
+def create_merchant(name: str, actor: Actor = SYSTEM) -> Merchant:
     """A new merchant."""
     name = (name or "").strip()
     if not name:
         raise ValidationFailed([FieldError("name", "must not be empty")])
     merchant = Merchant(id=new_id("mer"), name=name)
     db.session.add(merchant)
+    audit.record(actor, "merchant.create", "merchant", merchant.id, after={"name": name})
     db.session.commit()
     return merchant
 
@@ -34,7 +37,7 @@ def get_merchant(merchant_id: str) -> Merchant:
     return merchant
 
 
-def create_api_key(merchant_id: str, name: str) -> tuple[ApiKey, str]:
+def create_api_key(merchant_id: str, name: str, actor: Actor = SYSTEM) -> tuple[ApiKey, str]:
     """A new key for the merchant; the plain key is returned here and never again."""
     get_merchant(merchant_id)
     name = (name or "").strip()
@@ -45,17 +48,32 @@ def create_api_key(merchant_id: str, name: str) -> tuple[ApiKey, str]:
         id=new_id("key"), merchant_id=merchant_id, name=name, prefix=prefix, key_hash=key_hash
     )
     db.session.add(key)
+    audit.record(
+        actor,
+        "api_key.create",
+        "api_key",
+        key.id,
+        after={"merchant_id": merchant_id, "name": name, "prefix": prefix},
+    )
     db.session.commit()
     return key, plain
 
 
-def revoke_api_key(key_id: str) -> ApiKey:
+def revoke_api_key(key_id: str, actor: Actor = SYSTEM) -> ApiKey:
     """Refuse the key from now on (idempotent)."""
     key = db.session.scalar(select(ApiKey).where(ApiKey.id == key_id))
     if key is None:
         raise NotFound("API key")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
+        audit.record(
+            actor,
+            "api_key.revoke",
+            "api_key",
+            key.id,
+            before={"revoked": False},
+            after={"revoked": True},
+        )
         db.session.commit()
     return key
 
@@ -69,7 +87,13 @@ def find_active_api_key(plain: str) -> ApiKey | None:
     return key
 
 
-def create_user(username: str, password: str, role: str, merchant_id: str | None = None) -> User:
+def create_user(
+    username: str,
+    password: str,
+    role: str,
+    merchant_id: str | None = None,
+    actor: Actor = SYSTEM,
+) -> User:
     """A new dashboard or API user; merchant users belong to exactly one merchant."""
     errors = []
     username = (username or "").strip()
@@ -98,6 +122,13 @@ def create_user(username: str, password: str, role: str, merchant_id: str | None
         merchant_id=merchant_id,
     )
     db.session.add(user)
+    audit.record(
+        actor,
+        "user.create",
+        "user",
+        user.id,
+        after={"username": username, "role": role, "merchant_id": merchant_id},
+    )
     try:
         db.session.commit()
     except IntegrityError:

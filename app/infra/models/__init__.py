@@ -1,6 +1,7 @@
 """SQLAlchemy models, one module per area; importing this package registers every table."""
 
 from app.infra.models.accounts import ApiKey, Merchant, User
+from app.infra.models.audit import AuditEntry
 from app.infra.models.catalog import Product
 from app.infra.models.idempotency import IdempotencyRecord
 from app.infra.models.orders import Order, OrderEvent, OrderLine, SagaStep, SagaStepAttempt
@@ -8,6 +9,7 @@ from app.infra.models.providers import ProviderPayment, ProviderShipment
 
 __all__ = [
     "ApiKey",
+    "AuditEntry",
     "IdempotencyRecord",
     "Merchant",
     "Order",
