@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from app.api import api
+from app.api.idempotency import idempotent
+from app.api.openapi import documented
 from app.api.parsing import parse_body
-from app.api.schemas import ApiKeyCreate, MerchantCreate, UserCreate
+from app.api.schemas import (
+    ApiKeyCreate,
+    ApiKeyOut,
+    MerchantCreate,
+    MerchantOut,
+    UserCreate,
+    UserOut,
+)
 from app.api.serializers import api_key_json, merchant_json, user_json
 from app.auth.actors import request_actor
 from app.auth.decorators import require_permission
@@ -12,14 +21,23 @@ from app.services import accounts
 
 
 @api.post("/merchants")
+@documented("Create a merchant", body=MerchantCreate, responses={201: MerchantOut}, tag="admin")
 @require_permission("admin:manage")
+@idempotent
 def create_merchant():
     body = parse_body(MerchantCreate)
     return merchant_json(accounts.create_merchant(body.name, request_actor("api"))), 201
 
 
 @api.post("/merchants/<merchant_id>/api-keys")
+@documented(
+    "Create an API key for a merchant; the key is shown only in this response",
+    body=ApiKeyCreate,
+    responses={201: ApiKeyOut},
+    tag="admin",
+)
 @require_permission("admin:manage")
+@idempotent
 def create_api_key(merchant_id: str):
     body = parse_body(ApiKeyCreate)
     key, plain = accounts.create_api_key(merchant_id, body.name, request_actor("api"))
@@ -27,6 +45,7 @@ def create_api_key(merchant_id: str):
 
 
 @api.delete("/api-keys/<key_id>")
+@documented("Revoke an API key: refused from then on", responses={204: None}, tag="admin")
 @require_permission("admin:manage")
 def revoke_api_key(key_id: str):
     accounts.revoke_api_key(key_id, request_actor("api"))
@@ -34,7 +53,14 @@ def revoke_api_key(key_id: str):
 
 
 @api.post("/users")
+@documented(
+    "Create a user (merchant_id required for role merchant)",
+    body=UserCreate,
+    responses={201: UserOut},
+    tag="admin",
+)
 @require_permission("admin:manage")
+@idempotent
 def create_user():
     body = parse_body(UserCreate)
     user = accounts.create_user(

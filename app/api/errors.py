@@ -5,6 +5,10 @@ from __future__ import annotations
 import logging
 
 from flask import request
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from app.api import api
@@ -48,6 +52,19 @@ def conflict(exc: Conflict):
 @api.errorhandler(HTTPException)
 def http_error(exc: HTTPException):
     return problem_response(exc.code or 500, detail=exc.description)
+
+
+@api.errorhandler(OperationalError)
+@api.errorhandler(PoolTimeoutError)
+@api.errorhandler(RedisConnectionError)
+@api.errorhandler(RedisTimeoutError)
+def dependency_down(exc: Exception):
+    log.error("a dependency is unavailable: %s", type(exc).__name__)
+    return problem_response(
+        503,
+        detail="A service we depend on is unavailable; retry shortly.",
+        headers={"Retry-After": "5"},
+    )
 
 
 @api.errorhandler(Exception)

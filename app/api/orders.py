@@ -6,11 +6,16 @@ from flask import current_app, g, request
 
 from app.api import api
 from app.api.access import acting_merchant, merchant_scope
-from app.api.parsing import parse_body, query_int
-from app.api.schemas import OrderCreate
+from app.api.caching import conditional_json
+from app.api.idempotency import idempotent
+from app.api.openapi import documented
+from app.api.parsing import PAGE_QUERY, parse_body, query_choice, query_int
+from app.api.schemas import ORDER_STATUSES, EventList, OrderCreate, OrderOut, OrderPage
 from app.api.serializers import event_json, order_json, page_json
 from app.auth.decorators import require_permission
-from app.services import orders
+from app.services import order_cache, orders
+
+ORDER_HEADERS = {"ETag": "The order's version; send it back as If-None-Match"}
 
 
 def _queue():
@@ -18,7 +23,15 @@ def _queue():
 
 
 @api.post("/orders")
+@documented(
+    "Place an order (prices come from the catalogue)",
+    body=OrderCreate,
+    responses={202: OrderOut},
+    headers={202: {"Location": "The order's URL"}},
+    tag="orders",
+)
 @require_permission("api:merchant")
+@idempotent
 def place_order():
     body = parse_body(OrderCreate)
     order = orders.place_order(
@@ -28,17 +41,34 @@ def place_order():
 
 
 @api.get("/orders/<order_id>")
+@documented(
+    "Read an order (ETag; If-None-Match answers 304)",
+    responses={200: OrderOut, 304: None},
+    headers={200: ORDER_HEADERS, 304: ORDER_HEADERS},
+    tag="orders",
+)
 @require_permission("api:merchant")
 def get_order(order_id: str):
-    return order_json(orders.get_order(order_id, merchant_scope()))
+    scope = merchant_scope()
+    version = order_cache.order_version(order_id, scope)
+    return conditional_json(
+        f"{order_id}.{version}",
+        lambda: order_cache.order_document(order_id, version, scope, order_json)[1],
+    )
 
 
 @api.get("/orders")
+@documented(
+    "List orders, newest first",
+    responses={200: OrderPage},
+    query={**PAGE_QUERY, "status": {"type": "string", "enum": list(ORDER_STATUSES)}},
+    tag="orders",
+)
 @require_permission("api:merchant")
 def list_orders():
     page = orders.list_orders(
         merchant_scope(),
-        status=request.args.get("status"),
+        status=query_choice("status", ORDER_STATUSES),
         limit=query_int("limit"),
         cursor=request.args.get("cursor"),
     )
@@ -46,6 +76,11 @@ def list_orders():
 
 
 @api.post("/orders/<order_id>/cancel")
+@documented(
+    "Cancel a pending or processing order (409 once final)",
+    responses={202: OrderOut},
+    tag="orders",
+)
 @require_permission("api:merchant")
 def cancel_order(order_id: str):
     order = orders.cancel_order(order_id, _queue(), merchant_scope())
@@ -53,6 +88,7 @@ def cancel_order(order_id: str):
 
 
 @api.get("/orders/<order_id>/events")
+@documented("The order's saga timeline, oldest first", responses={200: EventList}, tag="orders")
 @require_permission("api:merchant")
 def order_events(order_id: str):
     return {"data": [event_json(e) for e in orders.order_events(order_id, merchant_scope())]}

@@ -59,3 +59,20 @@ def query_int(name: str) -> int | None:
         return int(raw)
     except ValueError:
         raise ValidationFailed([FieldError(name, "must be a whole number")]) from None
+
+
+def query_choice(name: str, choices: tuple[str, ...]) -> str | None:
+    """An optional query parameter that must be one of `choices` (422 otherwise)."""
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    if raw not in choices:
+        raise ValidationFailed([FieldError(name, "must be one of " + ", ".join(choices))])
+    return raw
+
+
+# The query parameters of every list endpoint, for the OpenAPI document.
+PAGE_QUERY = {
+    "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+    "cursor": {"type": "string", "description": "next_cursor of the previous page"},
+}

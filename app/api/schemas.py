@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from app.domain.orders import FAILURE_REASONS, OrderStatus
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -43,9 +45,10 @@ class ProductCreate(Strict):
 
 
 class ProductUpdate(Strict):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    price: StrictInt | None = Field(default=None, ge=0, le=10**12)
-    stock: StrictInt | None = Field(default=None, ge=0, le=10**9)
+    # Optional but never null: an absent field is left alone, `null` is refused (422).
+    name: str = Field(default=None, min_length=1, max_length=200)  # type: ignore[assignment]
+    price: StrictInt = Field(default=None, ge=0, le=10**12)  # type: ignore[assignment]
+    stock: StrictInt = Field(default=None, ge=0, le=10**9)  # type: ignore[assignment]
 
 
 class OrderItem(Strict):
@@ -75,3 +78,122 @@ class OrderCreate(Strict):
     customer: Customer
     shipping_address: ShippingAddress
     payment: Payment
+
+
+# --- Responses: the OpenAPI document describes what the serializers return with these. ---------
+
+# Built from the domain's own lists, so the document cannot drift from the state machine.
+ORDER_STATUSES = tuple(status.value for status in OrderStatus)
+OrderStatusName = Literal[ORDER_STATUSES]  # type: ignore[valid-type]
+FailureReason = Literal[FAILURE_REASONS]  # type: ignore[valid-type]
+Timestamp = Field(description="RFC 3339, UTC", examples=["2026-11-26T23:07:32Z"])
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TokenOut(Out):
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int
+
+
+class MerchantOut(Out):
+    id: str
+    name: str
+    created_at: str = Timestamp
+
+
+class ApiKeyOut(Out):
+    id: str
+    name: str
+    prefix: str
+    key: str = Field(description="The key itself: shown only in this response, never again")
+    created_at: str = Timestamp
+
+
+class UserOut(Out):
+    id: str
+    username: str
+    role: Literal["admin", "operator", "viewer", "merchant"]
+    merchant_id: str | None
+
+
+class ProductOut(Out):
+    sku: str
+    name: str
+    price: int = Field(description="Integer minor units")
+    currency: str
+    stock: int
+    reserved: int
+    updated_at: str = Timestamp
+
+
+class ProductPage(Out):
+    data: list[ProductOut]
+    next_cursor: str | None
+
+
+class OrderLineOut(Out):
+    sku: str
+    quantity: int
+    unit_price: int
+    line_total: int
+
+
+class CustomerOut(Out):
+    email: str
+    name: str
+
+
+class ShippingAddressOut(Out):
+    line1: str
+    line2: str | None = None
+    city: str
+    postal_code: str
+    country: str
+
+
+class OrderOut(Out):
+    id: str
+    status: OrderStatusName
+    items: list[OrderLineOut]
+    total_amount: int
+    currency: str
+    customer: CustomerOut
+    shipping_address: ShippingAddressOut
+    failure_reason: FailureReason | None
+    created_at: str = Timestamp
+    updated_at: str = Timestamp
+
+
+class OrderPage(Out):
+    data: list[OrderOut]
+    next_cursor: str | None
+
+
+class EventOut(Out):
+    type: str
+    at: str = Timestamp
+    detail: dict
+
+
+class EventList(Out):
+    data: list[EventOut]
+
+
+class FieldProblem(Out):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; validation errors add `errors`."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    request_id: str | None
+    errors: list[FieldProblem] | None = None

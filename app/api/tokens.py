@@ -2,19 +2,40 @@
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, g, request
 
 from app.api import api
+from app.api.openapi import documented
 from app.api.parsing import parse_body
-from app.api.schemas import TokenRequest
+from app.api.schemas import TokenOut, TokenRequest
 from app.auth import tokens
 from app.auth.principals import signing_keys
+from app.auth.rate_limits import count_login_attempt
 from app.problems import problem_response
 from app.services import accounts
 
 
+def _attempted_username() -> str | None:
+    data = request.get_json(silent=True)
+    name = data.get("username") if isinstance(data, dict) else None
+    return name if isinstance(name, str) else None
+
+
 @api.post("/auth/token")
+@documented(
+    "Exchange a username and password for an access token (rate limited per IP and username)",
+    body=TokenRequest,
+    responses={200: TokenOut},
+    tag="auth",
+    public=True,
+)
 def issue_token():
+    attempt = count_login_attempt(_attempted_username())
+    if attempt is not None and not attempt.allowed:
+        g.rate_state = attempt
+        return problem_response(
+            429, detail="Too many sign-in attempts; wait and try again.", headers=attempt.headers()
+        )
     body = parse_body(TokenRequest)
     user = accounts.authenticate(body.username, body.password)
     if user is None:

@@ -1,0 +1,35 @@
+"""ETag / If-None-Match for single resources."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, jsonify, request
+
+
+def conditional_json(tag: str | None, build: Callable[[], dict[str, Any]]) -> Response:
+    """200 with the JSON and its ETag, or 304 when If-None-Match already names it.
+
+    With a known `tag` (a version), a 304 is answered without building the body at all; without
+    one, the tag is the hash of the body.
+    """
+    if tag is not None and request.if_none_match.contains(tag):
+        return _not_modified(tag)
+    body = build()
+    if tag is None:
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        tag = hashlib.sha256(canonical).hexdigest()[:32]
+        if request.if_none_match.contains(tag):
+            return _not_modified(tag)
+    response = jsonify(body)
+    response.set_etag(tag)
+    return response
+
+
+def _not_modified(tag: str) -> Response:
+    response = Response(status=304)
+    response.set_etag(tag)
+    return response

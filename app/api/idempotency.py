@@ -1,0 +1,105 @@
+"""`@idempotent`: the Idempotency-Key contract for every creating POST (webhooks reuse it too).
+
+Put it below the permission decorator, so the caller is known when the key is scoped:
+
+    @api.post("/orders")
+    @require_permission("api:merchant")
+    @idempotent
+    def place_order(): ...
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import wraps
+
+from flask import Response, current_app, request
+from flask_login import current_user
+
+from app.domain.errors import FieldError, ValidationFailed
+from app.problems import problem_response
+from app.services import idempotency
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+# Headers of the first response worth replaying (the rest are per-request: ids, rate limits).
+REPLAYED_HEADERS = ("Location", "Content-Type", "ETag")
+
+
+def idempotency_scope(principal) -> str:
+    """Keys are scoped to the caller's merchant, or to the user for staff callers."""
+    merchant_id = getattr(principal, "merchant_id", None)
+    if getattr(principal, "role", None) == "merchant" and merchant_id:
+        return f"merchant:{merchant_id}"
+    return f"user:{principal.id}"
+
+
+def request_fingerprint() -> str:
+    """Method, path and body; JSON bodies are compared by content, not by whitespace."""
+    raw = request.get_data(cache=True)
+    try:
+        canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, UnicodeDecodeError):
+        canonical = raw
+    digest = hashlib.sha256(f"{request.method} {request.path}\n".encode())
+    digest.update(canonical)
+    return digest.hexdigest()
+
+
+def _replay(stored: idempotency.StoredResponse) -> Response:
+    response = Response(stored.body, status=stored.status)
+    for name, value in stored.headers.items():
+        response.headers[name] = value
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def idempotent(view):
+    """Run the view once per Idempotency-Key; replay its response to every repeat."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        key = request.headers.get(HEADER)
+        if key is None:
+            return view(*args, **kwargs)
+        if not 1 <= len(key) <= MAX_KEY_LENGTH:
+            raise ValidationFailed([FieldError(HEADER, "must be 1 to 255 characters")])
+        outcome = idempotency.claim(
+            idempotency_scope(current_user), key, request.method, request.path,
+            request_fingerprint(),
+        )
+        if outcome.outcome == "replay":
+            return _replay(outcome.response)
+        if outcome.outcome == "reused":
+            return problem_response(
+                422,
+                type_="idempotency-key-reused",
+                title="Idempotency key reused",
+                detail="This Idempotency-Key was used with a different request; use a new key.",
+            )
+        if outcome.outcome == "in_flight":
+            return problem_response(
+                409,
+                detail="A request with this Idempotency-Key is still being processed; retry later.",
+                headers={"Retry-After": "1"},
+            )
+        try:
+            response = current_app.make_response(view(*args, **kwargs))
+        except BaseException:
+            idempotency.release(outcome.record_seq)
+            raise
+        if response.status_code >= 400:
+            idempotency.release(outcome.record_seq)
+            return response
+        headers = {h: response.headers[h] for h in REPLAYED_HEADERS if h in response.headers}
+        idempotency.complete(
+            outcome.record_seq,
+            idempotency.StoredResponse(
+                response.status_code, response.get_data(as_text=True), headers
+            ),
+        )
+        return response
+
+    wrapped.idempotent = True
+    return wrapped

@@ -1,0 +1,39 @@
+"""RATELIMIT_API on every /api/v1 request, with the X-RateLimit-* headers on every response."""
+
+from __future__ import annotations
+
+from flask import g, request
+from flask_login import current_user
+
+from app.api import api
+from app.auth.rate_limits import count_api_request
+from app.problems import problem_response
+
+API_PREFIX = "/api/v1/"
+
+
+@api.before_request
+def enforce_api_rate_limit():
+    """Count the request for its API key or user (its IP when anonymous); 429 over the limit."""
+    state = count_api_request(current_user)
+    g.rate_state = state
+    if state is not None and not state.allowed:
+        return problem_response(
+            429, detail="Rate limit exceeded; see Retry-After.", headers=state.headers()
+        )
+    return None
+
+
+@api.after_app_request
+def rate_limit_headers(response):
+    """Every /api/v1 response carries the caller's X-RateLimit-* (404s and 405s included)."""
+    if not request.path.startswith(API_PREFIX):
+        return response
+    if "rate_state" not in g:
+        # No API view ran (unknown route, 405): count the request all the same.
+        g.rate_state = count_api_request(current_user)
+    state = g.rate_state
+    if state is not None:
+        for name, value in state.headers().items():
+            response.headers.setdefault(name, value)
+    return response

@@ -1,0 +1,80 @@
+"""Every cache key and its invalidation, in one place: one `invalidate_*` per cached concept.
+
+Orders are cached version-keyed: an entry holds the order's `version` next to its JSON, and a read
+serves it only when the version still matches the row's. Every writer (API, dashboard, saga
+worker) already bumps `orders.version` in the same transaction as the change, so a change is
+visible at once without the worker knowing about the cache. `invalidate_order` exists for writers
+that change an order without bumping the version, and to drop an entry early.
+
+API keys: the principal behind a presented key is cached briefly; revoking a key invalidates it
+at once, so a revoked key is refused from the next request on, in every process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.extensions import cache
+
+API_KEY_TTL_SECONDS = 60
+
+
+def order_key(order_id: str) -> str:
+    return f"order:{order_id}"
+
+
+def api_key_key(key_hash: str) -> str:
+    return f"apikey:{key_hash}"
+
+
+def cached_order(order_id: str, version: int) -> dict[str, Any] | None:
+    """The cached JSON of the order at `version`, or None (missing, stale or cache down)."""
+    entry = _get(order_key(order_id))
+    if isinstance(entry, dict) and entry.get("version") == version:
+        return entry.get("body")
+    return None
+
+
+def store_order(order_id: str, version: int, body: dict[str, Any]) -> None:
+    _set(order_key(order_id), {"version": version, "body": body})
+
+
+def invalidate_order(order_id: str) -> None:
+    """Drop the order's cached JSON (reads rebuild it from the database)."""
+    _delete(order_key(order_id))
+
+
+def cached_api_key(key_hash: str) -> dict[str, Any] | None:
+    entry = _get(api_key_key(key_hash))
+    return entry if isinstance(entry, dict) else None
+
+
+def store_api_key(key_hash: str, principal: dict[str, Any]) -> None:
+    _set(api_key_key(key_hash), principal, timeout=API_KEY_TTL_SECONDS)
+
+
+def invalidate_api_key(key_hash: str) -> None:
+    """Forget a key's cached principal (on revocation or expiry change)."""
+    _delete(api_key_key(key_hash))
+
+
+# A cache outage degrades to database reads; it never fails a request.
+def _get(key: str) -> Any:
+    try:
+        return cache.get(key)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _set(key: str, value: Any, timeout: int | None = None) -> None:
+    try:
+        cache.set(key, value, timeout=timeout)
+    except Exception:  # noqa: BLE001, S110 - best effort: the database stays the truth
+        pass
+
+
+def _delete(key: str) -> None:
+    try:
+        cache.delete(key)
+    except Exception:  # noqa: BLE001, S110
+        pass
