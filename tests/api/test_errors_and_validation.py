@@ -1,0 +1,172 @@
+"""Errors are problem+json with a request id; bodies are validated; nothing internal leaks."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import admin_headers, create_product, merchant_with_key, order_body
+
+PROBLEM_KEYS = {"type", "title", "status", "detail", "request_id"}
+LEAKS = ("Traceback", "sqlalchemy", "psycopg", "SELECT ", "INSERT ", "/work/", ".py", "File \"")
+
+
+def assert_problem(response, status: int) -> dict:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert PROBLEM_KEYS <= set(body) and body["status"] == status
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    text = response.get_data(as_text=True)
+    assert not any(leak in text for leak in LEAKS), text
+    return body
+
+
+@pytest.fixture
+def merchant(sqlite_app, sqlite_client):
+    admin = admin_headers(sqlite_app, sqlite_client)
+    _, headers = merchant_with_key(sqlite_client, admin)
+    create_product(sqlite_client, headers)
+    return headers
+
+
+def test_unknown_api_route_is_a_problem_404_with_rate_limit_headers(sqlite_client):
+    response = sqlite_client.get("/api/v1/no-such-thing")
+    assert_problem(response, 404)
+    assert "X-RateLimit-Limit" in response.headers
+
+
+def test_wrong_method_is_a_problem_405(sqlite_client):
+    assert_problem(sqlite_client.put("/api/v1/orders"), 405)
+
+
+def test_malformed_json_is_400(sqlite_client, merchant):
+    response = sqlite_client.post(
+        "/api/v1/orders", data=b'{"items": [', content_type="application/json", headers=merchant
+    )
+    assert_problem(response, 400)
+
+
+def test_non_json_body_is_415(sqlite_client, merchant):
+    response = sqlite_client.post(
+        "/api/v1/orders", data="items=1", content_type="application/x-www-form-urlencoded",
+        headers=merchant,
+    )
+    assert_problem(response, 415)
+
+
+def test_body_over_one_mebibyte_is_413(sqlite_client, merchant):
+    big = b'{"name": "' + b"x" * (1024 * 1024) + b'"}'
+    response = sqlite_client.post(
+        "/api/v1/products", data=big, content_type="application/json", headers=merchant
+    )
+    assert_problem(response, 413)
+
+
+def test_validation_errors_name_each_field(sqlite_client, merchant):
+    body = order_body(items=[{"sku": "SKU-1", "quantity": 0}, {"sku": "SKU-1", "quantity": "2"}])
+    body["shipping_address"]["country"] = "Malaysia"
+    problem = assert_problem(sqlite_client.post("/api/v1/orders", json=body, headers=merchant), 422)
+    fields = {e["field"] for e in problem["errors"]}
+    assert {"items[0].quantity", "items[1].quantity", "shipping_address.country"} <= fields
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "value"),
+    [
+        ("/api/v1/orders", "status", "completed"),
+        ("/api/v1/orders", "total_amount", 1),
+        ("/api/v1/orders", "merchant_id", "mer_other"),
+        ("/api/v1/products", "merchant_id", "mer_other"),
+        ("/api/v1/products", "reserved", 0),
+    ],
+)
+def test_mass_assignment_is_rejected_and_nothing_is_stored(
+    sqlite_app, sqlite_client, merchant, path, field, value
+):
+    from app.extensions import db
+    from app.infra.models import Order, Product
+
+    body = order_body() if path.endswith("orders") else {
+        "sku": "SKU-NEW", "name": "n", "price": 1, "currency": "MYR", "stock": 1,
+    }
+    body[field] = value
+    problem = assert_problem(sqlite_client.post(path, json=body, headers=merchant), 422)
+    assert {"field": field, "message": "unknown field; it cannot be set"} in problem["errors"]
+    with sqlite_app.app_context():
+        assert db.session.query(Order).count() == 0
+        assert db.session.query(Product).count() == 1
+
+
+def test_unit_price_in_an_order_line_is_rejected(sqlite_app, sqlite_client, merchant):
+    from app.extensions import db
+    from app.infra.models import Order
+
+    body = order_body(items=[{"sku": "SKU-1", "quantity": 1, "unit_price": 1}])
+    problem = assert_problem(sqlite_client.post("/api/v1/orders", json=body, headers=merchant), 422)
+    assert problem["errors"][0]["field"] == "items[0].unit_price"
+    with sqlite_app.app_context():
+        assert db.session.query(Order).count() == 0
+
+
+def test_patch_cannot_set_reserved_or_null_fields(sqlite_client, merchant):
+    for body in ({"reserved": 5}, {"name": None}, {"price": "12"}):
+        assert_problem(
+            sqlite_client.patch("/api/v1/products/SKU-1", json=body, headers=merchant), 422
+        )
+
+
+def test_an_unexpected_error_is_a_bare_500_problem(sqlite_app, sqlite_client, merchant,
+                                                   monkeypatch):
+    from app.services import catalog
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("secret detail at /work/main/app/services/catalog.py")
+
+    monkeypatch.setattr(catalog, "list_products", explode)
+    body = assert_problem(sqlite_client.get("/api/v1/products", headers=merchant), 500)
+    assert "secret" not in body["detail"]
+
+
+def test_a_database_outage_is_a_503_problem(sqlite_client, merchant, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from app.services import catalog
+
+    def down(*args, **kwargs):
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(catalog, "list_products", down)
+    response = sqlite_client.get("/api/v1/products", headers=merchant)
+    assert_problem(response, 503)
+    assert response.headers["Retry-After"]
+
+
+def test_request_id_is_echoed_when_well_formed_and_replaced_otherwise(sqlite_client):
+    ok = sqlite_client.get("/api/v1/orders", headers={"X-Request-ID": "abc.DEF-123_x"})
+    assert ok.headers["X-Request-ID"] == "abc.DEF-123_x"
+    assert ok.get_json()["request_id"] == "abc.DEF-123_x"
+    bad = sqlite_client.get("/api/v1/orders", headers={"X-Request-ID": "no spaces allowed"})
+    assert bad.headers["X-Request-ID"] != "no spaces allowed"
+    assert len(bad.headers["X-Request-ID"]) >= 16
+
+
+def test_request_id_appears_in_the_log_of_a_failing_request(sqlite_client, merchant, monkeypatch):
+    import logging
+
+    from app.observability.logs import JsonFormatter
+    from app.services import catalog
+
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(JsonFormatter().format(record))  # formatted inside the request
+
+    handler = Collect(level=logging.ERROR)
+    logging.getLogger().addHandler(handler)
+    monkeypatch.setattr(catalog, "list_products", lambda *a, **k: 1 / 0)
+    try:
+        sqlite_client.get("/api/v1/products", headers={**merchant, "X-Request-ID": "trace-me-42"})
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert any('"request_id": "trace-me-42"' in line for line in lines), lines
