@@ -68,6 +68,19 @@ DEFAULTS: dict[str, Any] = {
     "SCHEDULER_INTERVAL_SECONDS": 2,
     "SESSION_COOKIE_SECURE": None,  # None: Secure in production, not in development
     "METRICS_ENABLED": True,
+    # Backups (`flask backup`, and the scheduler every BACKUP_INTERVAL_SECONDS; 0 = never).
+    "BACKUP_DIR": "",  # empty: instance/backups
+    "BACKUP_INTERVAL_SECONDS": 0,
+    "BACKUP_RETENTION": 7,  # scheduled backups kept (oldest pruned first)
+    # PostgreSQL client tools (pg_dump, pg_restore); empty: PATH, then /usr/lib/postgresql/*/bin.
+    "PG_BIN_DIR": "",
+    # HTTPS and mutual TLS in gunicorn.conf.py: a certificate turns HTTPS on; a client CA makes
+    # client certificates mandatory (service-to-service callers, /metrics scrapers).
+    "TLS_CERT_FILE": "",
+    "TLS_KEY_FILE": "",
+    "TLS_CLIENT_CA_FILE": "",
+    # API key rotation: the old key keeps working this long after a rotation.
+    "API_KEY_ROTATION_OVERLAP_SECONDS": 86400,
     "DEMO_PASSWORD": "demo-password-123",
 }
 

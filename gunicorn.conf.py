@@ -18,3 +18,23 @@ errorlog = "-"
 # Stop slowloris-style header floods at the door.
 limit_request_line = 8190
 limit_request_fields = 100
+
+
+# --- HTTPS and mutual TLS from the app's settings (TLS_CERT_FILE, TLS_KEY_FILE and
+# TLS_CLIENT_CA_FILE): a certificate turns HTTPS on; a client CA makes a client certificate signed
+# by it mandatory. ---
+from app.infra.tls import gunicorn_tls_options as _tls_options  # noqa: E402
+from app.infra.tls import harden as _harden_tls  # noqa: E402
+from config import load_settings as _load_settings  # noqa: E402
+
+_tls = _tls_options(_load_settings())
+if _tls:
+    certfile = _tls["certfile"]
+    keyfile = _tls["keyfile"]
+    if "ca_certs" in _tls:
+        ca_certs = _tls["ca_certs"]
+        cert_reqs = _tls["cert_reqs"]
+
+    def ssl_context(config, default_ssl_context_factory):
+        """gunicorn's context (certificate, client CA) plus our floor: TLS 1.2+."""
+        return _harden_tls(default_ssl_context_factory())

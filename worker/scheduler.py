@@ -13,6 +13,7 @@ import time
 import uuid
 
 from app.factory import create_app
+from app.services import backups
 from app.services.recovery import recover_stuck_sagas
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class Scheduler:
             )
             if recovered:
                 log.info("re-queued stuck sagas", extra={"count": len(recovered)})
+            backups.backup_if_due(self.redis)  # no-op unless BACKUP_INTERVAL_SECONDS > 0
 
     def run(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
