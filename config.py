@@ -66,6 +66,19 @@ DEFAULTS: dict[str, Any] = {
     # A saga that has not progressed for this long is re-driven by the scheduler.
     "SAGA_STUCK_AFTER_SECONDS": 15,
     "SCHEDULER_INTERVAL_SECONDS": 2,
+    # Saga lease: a worker that stops renewing it (killed) is replaced once it expires.
+    "SAGA_LEASE_SECONDS": 10,
+    # Testing only (ENV=testing): a worker stops for good at this saga point, e.g.
+    # "before:capture_payment" or "after:capture_payment", so a test can SIGKILL it there.
+    "SAGA_PAUSE_AT": "",
+    # Per-provider circuit breaker (state in Redis, shared by every process).
+    "CIRCUIT_BREAKER_FAILURE_THRESHOLD": 20,
+    "CIRCUIT_BREAKER_WINDOW_SECONDS": 30,
+    "CIRCUIT_BREAKER_COOLDOWN_SECONDS": 10,
+    # Webhook deliveries: tries per event and the first retry delay (doubling, with jitter).
+    "WEBHOOK_MAX_ATTEMPTS": 8,
+    "WEBHOOK_RETRY_BASE_SECONDS": 1.0,
+    "WEBHOOK_TIMEOUT_SECONDS": 5.0,
     "SESSION_COOKIE_SECURE": None,  # None: Secure in production, not in development
     "METRICS_ENABLED": True,
     # Backups (`flask backup`, and the scheduler every BACKUP_INTERVAL_SECONDS; 0 = never).

@@ -108,11 +108,24 @@ def _init_extensions(app: Flask) -> None:
 
         return Session(db.engine, expire_on_commit=False)
 
+    from app.infra.circuit_breaker import CircuitBreaker, breaker_settings
+
+    def breaker(name: str) -> CircuitBreaker:
+        return CircuitBreaker(
+            redis_client, name, lambda: breaker_settings(app.config), app.config["QUEUE_PREFIX"]
+        )
+
     app.extensions["payment_provider"] = SimulatedPaymentProvider(
-        session_factory, redis_client, lambda: app.config["PAYMENT_SIMULATOR_LATENCY_MS"]
+        session_factory,
+        redis_client,
+        lambda: app.config["PAYMENT_SIMULATOR_LATENCY_MS"],
+        breaker("payments"),
     )
     app.extensions["shipping_provider"] = SimulatedShippingProvider(
-        session_factory, redis_client, lambda: app.config["SHIPPING_SIMULATOR_LATENCY_MS"]
+        session_factory,
+        redis_client,
+        lambda: app.config["SHIPPING_SIMULATOR_LATENCY_MS"],
+        breaker("shipping"),
     )
 
 

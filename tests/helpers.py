@@ -91,7 +91,10 @@ def drain_queues(app) -> None:
 
     with app.app_context():
         connection = app.extensions["redis"]
-        queues = [Queue(app.config["QUEUE_PREFIX"] + q, connection=connection) for q in ALL_QUEUES]
+        queue_class = getattr(AppWorker, "queue_class", Queue)  # the worker's own Queue class
+        queues = [
+            queue_class(app.config["QUEUE_PREFIX"] + q, connection=connection) for q in ALL_QUEUES
+        ]
         worker = AppWorker(queues, connection=connection, name=f"test-{uuid.uuid4().hex[:8]}")
         worker.work(burst=True)
 

@@ -3,30 +3,86 @@
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 
 from flask import current_app
 
 from app.factory import worker_identity
 from app.observability.logs import current_request_id
+from app.observability.metrics import observe_saga_step
+from app.services import outbox, slo, webhooks
 from app.services.saga import SagaContext, run_saga
 
 log = logging.getLogger(__name__)
+PAUSED_KEY = "saga:paused"
+
+
+def _pause_hook(app):
+    """Testing only: stop this worker for good at SAGA_PAUSE_AT, so a test can SIGKILL it there."""
+    point = app.config.get("SAGA_PAUSE_AT")
+    if not point or app.config["ENV"] != "testing":
+        return None
+    redis = app.extensions["redis"]
+
+    def pause(order_id: str, reached: str) -> None:
+        if reached == point:
+            redis.set(app.config["QUEUE_PREFIX"] + PAUSED_KEY, f"{order_id} {reached}")
+            while True:  # until the test kills the process
+                time.sleep(1)
+
+    return pause
 
 
 def run_order_saga(order_id: str, request_id: str | None = None) -> str:
-    """Drive one order's saga until it is final (safe to run twice)."""
+    """Drive one order's saga until it is final (safe to run twice), then publish its events."""
     token = current_request_id.set(request_id)
+    app = current_app._get_current_object()
     try:
         ctx = SagaContext(
-            payments=current_app.extensions["payment_provider"],
-            shipping=current_app.extensions["shipping_provider"],
+            payments=app.extensions["payment_provider"],
+            shipping=app.extensions["shipping_provider"],
             worker=worker_identity(),
+            lease_seconds=app.config["SAGA_LEASE_SECONDS"],
+            on_boundary=_pause_hook(app),
+            on_step=observe_saga_step,
         )
         status = run_saga(order_id, ctx)
+        slo.record_order_outcome(order_id, status)
         log.info("saga run finished", extra={"order_id": order_id, "status": status})
+        _publish(order_id)
         return status
     finally:
         current_request_id.reset(token)
+
+
+def _publish(order_id: str | None) -> None:
+    """Relay committed events to webhooks; the scheduler retries whatever fails here."""
+    targets = outbox.publish_pending_events(order_id)
+    if targets:
+        current_app.extensions["job_queue"].enqueue_webhook_deliveries(targets)
+
+
+def publish_outbox() -> None:
+    """Publish every committed, unpublished order event."""
+    _publish(None)
+
+
+def deliver_webhooks(webhook_id: str, order_id: str) -> int:
+    """Send the due deliveries of one (webhook, order) in order; one sender at a time."""
+    app = current_app._get_current_object()
+    redis = app.extensions["redis"]
+    lock = f"{app.config['QUEUE_PREFIX']}lock:webhook:{webhook_id}:{order_id}"
+    token = uuid.uuid4().hex
+    settings = webhooks.delivery_settings(app.config)
+    # Long enough for one attempt; the scheduler re-queues anything left behind.
+    if not redis.set(lock, token, nx=True, px=int((settings.timeout_seconds + 30) * 1000)):
+        return 0
+    try:
+        return webhooks.deliver_pending(webhook_id, order_id, settings)
+    finally:
+        if redis.get(lock) == token.encode():
+            redis.delete(lock)
 
 
 def noop() -> None:

@@ -13,7 +13,7 @@ import time
 import uuid
 
 from app.factory import create_app
-from app.services import backups
+from app.services import backups, outbox, webhooks
 from app.services.recovery import recover_stuck_sagas
 
 log = logging.getLogger(__name__)
@@ -47,12 +47,16 @@ class Scheduler:
         """One round of every periodic task (only on the leader)."""
         if not self.is_leader():
             return
+        queue = self.app.extensions["job_queue"]
         with self.app.app_context():
-            recovered = recover_stuck_sagas(
-                self.app.extensions["job_queue"], self.app.config["SAGA_STUCK_AFTER_SECONDS"]
-            )
+            recovered = recover_stuck_sagas(queue, self.app.config["SAGA_STUCK_AFTER_SECONDS"])
             if recovered:
                 log.info("re-queued stuck sagas", extra={"count": len(recovered)})
+            # The outbox relay for events no saga job published (cancel requests, crashes).
+            targets = dict.fromkeys(outbox.publish_pending_events())
+            targets.update(dict.fromkeys(webhooks.due_targets()))
+            if targets:
+                queue.enqueue_webhook_deliveries(list(targets))
             backups.backup_if_due(self.redis)  # no-op unless BACKUP_INTERVAL_SECONDS > 0
 
     def run(self) -> None:

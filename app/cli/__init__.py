@@ -5,10 +5,12 @@ from flask import Flask
 
 def register_commands(app: Flask) -> None:
     from app.cli.backup import backup_command, restore_command
+    from app.cli.integrity import check_integrity_command
     from app.cli.seed import seed_demo_command
     from app.cli.users import users_group
 
     app.cli.add_command(users_group)
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(check_integrity_command)
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)

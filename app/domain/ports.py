@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -49,3 +49,11 @@ class JobQueue(Protocol):
     """Hands work to the background workers; called only after the work's data is committed."""
 
     def enqueue_saga(self, order_id: str, *, request_id: str | None = None) -> None: ...
+
+    def enqueue_sagas(self, order_ids: Iterable[str]) -> int:
+        """Many sagas in one batch; an order whose job is still waiting is not queued twice."""
+        ...
+
+    def enqueue_outbox_publish(self) -> None: ...
+
+    def enqueue_webhook_deliveries(self, targets: Iterable[tuple[str, str]]) -> int: ...

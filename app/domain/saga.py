@@ -124,3 +124,20 @@ def decide(steps: Mapping[str, StepStatus | str], cancel_requested: bool) -> Act
         if status[step.name] != StepStatus.SUCCEEDED:
             return Action(ActionKind.RUN, step=step.name)
     return Action(ActionKind.FINISH, final_status=OrderStatus.COMPLETED)  # pragma: no cover
+
+
+# Every event type an order's timeline can hold (webhooks subscribe to these).
+ORDER_EVENT_TYPES: frozenset[str] = frozenset(
+    {"order.created", "order.cancel_requested", "order.failed", "order.cancelled"}
+    | {
+        event
+        for step in STEPS
+        for event in (
+            step.success_event,
+            step.compensation_event,
+            step.failure_event,
+            step.exhausted_event,
+        )
+        if event
+    }
+)

@@ -15,13 +15,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.domain.errors import PaymentDeclined, ShipmentRefused, TransientError
+from app.domain.errors import FraudSuspected, PaymentDeclined, ShipmentRefused, TransientError
 from app.domain.ids import new_id
 from app.domain.ports import PaymentReceipt, ShipmentReceipt
+from app.infra.circuit_breaker import CircuitBreaker
 from app.infra.models import ProviderPayment, ProviderShipment
 
 # Tokens with a scripted outcome; any other token is captured like tok_visa.
 DECLINED_TOKENS = {"tok_chargeDeclined"}
+FRAUD_TOKENS = {"tok_fraudulent"}
 ALWAYS_FAILING_TOKENS = {"tok_processingError"}
 FLAKY_TOKENS = {"tok_flaky"}
 REFUSED_COUNTRIES = {"XX"}
@@ -33,10 +35,17 @@ class _Simulator:
         session_factory: Callable[[], Session],
         redis_client: redis.Redis,
         latency_ms: Callable[[], float],
+        breaker: CircuitBreaker | None = None,
     ):
         self._session_factory = session_factory
         self._redis = redis_client
+        # A callable, read on every call: a latency change in the config applies at once.
         self._latency_ms = latency_ms
+        self._breaker = breaker
+
+    def _guarded(self, call: Callable[[], object]):
+        """Run the provider call through this provider's circuit breaker, if it has one."""
+        return self._breaker.call(call) if self._breaker is not None else call()
 
     def _wait(self) -> None:
         latency = self._latency_ms()
@@ -75,15 +84,25 @@ class _Simulator:
 
 class SimulatedPaymentProvider(_Simulator):
     """Payment simulator: tok_visa captures, tok_chargeDeclined declines, tok_processingError
-    always fails transiently, tok_flaky fails transiently on the first try only."""
+    always fails transiently, tok_flaky fails transiently on the first try only, tok_fraudulent
+    is refused as fraud."""
 
     def capture(
         self, *, order_id: str, amount: int, currency: str, token: str, idempotency_key: str
+    ) -> PaymentReceipt:
+        return self._guarded(
+            lambda: self._capture(order_id, amount, currency, token, idempotency_key)
+        )
+
+    def _capture(
+        self, order_id: str, amount: int, currency: str, token: str, idempotency_key: str
     ) -> PaymentReceipt:
         self._wait()
         attempt = self._attempt_number(idempotency_key)
         if token in DECLINED_TOKENS:
             raise PaymentDeclined("card declined by the issuer")
+        if token in FRAUD_TOKENS:
+            raise FraudSuspected("the issuer flagged the card as fraudulent")
         if token in ALWAYS_FAILING_TOKENS or (token in FLAKY_TOKENS and attempt == 1):
             raise TransientError("payment provider: processing error, try again")
         row = self._record(
@@ -100,6 +119,11 @@ class SimulatedPaymentProvider(_Simulator):
 
     def refund(
         self, *, payment_id: str, amount: int, currency: str, idempotency_key: str
+    ) -> PaymentReceipt:
+        return self._guarded(lambda: self._refund(payment_id, amount, currency, idempotency_key))
+
+    def _refund(
+        self, payment_id: str, amount: int, currency: str, idempotency_key: str
     ) -> PaymentReceipt:
         self._wait()
         with self._session_factory() as session:
@@ -127,6 +151,11 @@ class SimulatedShippingProvider(_Simulator):
     def create_shipment(
         self, *, order_id: str, address: Mapping[str, object], idempotency_key: str
     ) -> ShipmentReceipt:
+        return self._guarded(lambda: self._create_shipment(order_id, address, idempotency_key))
+
+    def _create_shipment(
+        self, order_id: str, address: Mapping[str, object], idempotency_key: str
+    ) -> ShipmentReceipt:
         self._wait()
         country = str(address.get("country", ""))
         if country in REFUSED_COUNTRIES:
@@ -142,6 +171,9 @@ class SimulatedShippingProvider(_Simulator):
         return ShipmentReceipt(shipment_id=row.id)
 
     def cancel_shipment(self, *, shipment_id: str, idempotency_key: str) -> None:
+        self._guarded(lambda: self._cancel_shipment(shipment_id))
+
+    def _cancel_shipment(self, shipment_id: str) -> None:
         self._wait()
         with self._session_factory() as session:
             shipment = session.scalar(

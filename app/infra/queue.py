@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import redis
 from rq import Queue
+from rq.job import Job, JobStatus
 
 SAGA_QUEUE = "sagas"
 WEBHOOK_QUEUE = "webhooks"
@@ -12,6 +15,13 @@ ALL_QUEUES = (SAGA_QUEUE, WEBHOOK_QUEUE, DEFAULT_QUEUE)
 
 # Jobs are named by import path, so the app never imports the worker package.
 RUN_ORDER_SAGA = "worker.jobs.run_order_saga"
+PUBLISH_OUTBOX = "worker.jobs.publish_outbox"
+DELIVER_WEBHOOKS = "worker.jobs.deliver_webhooks"
+NOOP = "worker.jobs.noop"
+
+# A job still waiting in its queue needs no twin; one that started (maybe on a worker that was
+# killed since) or ended does: re-enqueueing it under the same id replaces it.
+_WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
 class RqJobQueue:
@@ -35,4 +45,61 @@ class RqJobQueue:
             result_ttl=300,
             failure_ttl=7 * 24 * 3600,
             description=f"saga {order_id}",
+        )
+
+    def _waiting(self, job_ids: list[str]) -> set[str]:
+        jobs = Job.fetch_many(job_ids, connection=self.connection) if job_ids else []
+        waiting = set()
+        for job_id, job in zip(job_ids, jobs, strict=True):
+            if job is not None and job.get_status(refresh=False) in _WAITING:
+                waiting.add(job_id)
+        return waiting
+
+    def _enqueue_deduped(
+        self, queue_name: str, function: str, calls: Iterable[tuple[str, tuple, str]]
+    ) -> int:
+        """enqueue_many, one pipeline, skipping jobs whose id is already waiting in a queue."""
+        calls = list(calls)
+        waiting = self._waiting([job_id for job_id, _, _ in calls])
+        queue = self.queue(queue_name)
+        batch = [
+            Queue.prepare_data(
+                function,
+                args=args,
+                job_id=job_id,
+                timeout=self.job_timeout,
+                result_ttl=60,
+                failure_ttl=7 * 24 * 3600,
+                description=description,
+            )
+            for job_id, args, description in calls
+            if job_id not in waiting
+        ]
+        if batch:
+            queue.enqueue_many(batch)
+        return len(batch)
+
+    def enqueue_sagas(self, order_ids: Iterable[str]) -> int:
+        """Re-drive many sagas in one round trip; an order already waiting is not queued twice."""
+        return self._enqueue_deduped(
+            SAGA_QUEUE,
+            RUN_ORDER_SAGA,
+            ((f"{self.prefix}saga-{oid}", (oid,), f"saga {oid} (recovery)") for oid in order_ids),
+        )
+
+    def enqueue_outbox_publish(self) -> None:
+        """Ask a worker to publish committed, unpublished order events (deduplicated)."""
+        self._enqueue_deduped(
+            DEFAULT_QUEUE, PUBLISH_OUTBOX, [(f"{self.prefix}outbox-publish", (), "outbox")]
+        )
+
+    def enqueue_webhook_deliveries(self, targets: Iterable[tuple[str, str]]) -> int:
+        """Queue delivery of the pending events of each (webhook, order), in order."""
+        return self._enqueue_deduped(
+            WEBHOOK_QUEUE,
+            DELIVER_WEBHOOKS,
+            (
+                (f"{self.prefix}wh-{webhook_id}-{order_id}", (webhook_id, order_id), "webhooks")
+                for webhook_id, order_id in targets
+            ),
         )

@@ -1,4 +1,9 @@
-"""Re-driving sagas that stopped making progress (a killed worker, a lost job, a flushed Redis)."""
+"""Re-driving sagas that stopped making progress (a killed worker, a lost job, a flushed Redis).
+
+The database is the source of truth: any order that is not final, has not moved for a while and
+whose lease has expired (its worker died or never started) is queued again. Sagas are idempotent,
+so queueing one that was merely slow is harmless.
+"""
 
 from __future__ import annotations
 
@@ -35,8 +40,8 @@ def stuck_order_ids(stuck_after_seconds: int, limit: int = RECOVERY_BATCH) -> li
 
 
 def recover_stuck_sagas(queue: JobQueue, stuck_after_seconds: int) -> list[str]:
-    """Queue every stuck order's saga again (sagas are idempotent: a duplicate is harmless)."""
+    """Queue every stuck order's saga again, in one batch (enqueue_many, deduplicated)."""
     ids = stuck_order_ids(stuck_after_seconds)
-    for order_id in ids:
-        queue.enqueue_saga(order_id)
+    if ids:
+        queue.enqueue_sagas(ids)
     return ids

@@ -28,6 +28,7 @@ from app.domain.saga import (
 from app.extensions import db
 from app.infra.models import Order, Product, SagaStep, SagaStepAttempt
 from app.infra.models.base import utcnow
+from app.services import flags
 from app.services.events import record_event
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,9 @@ class SagaContext:
     sleep: Callable[[float], None] = time.sleep
     lease_seconds: int = LEASE_SECONDS
     on_step: Callable[[str, str, str, float], None] | None = field(default=None)
+    # Called at every step boundary with "before:<step>" or "after:<step>" (the provider answered,
+    # nothing recorded yet): the fault-injection tests stop a worker there and SIGKILL it.
+    on_boundary: Callable[[str, str], None] | None = field(default=None)
 
 
 def _lease(order_id: str, ctx: SagaContext) -> bool:
@@ -106,6 +110,10 @@ def run_saga(order_id: str, ctx: SagaContext) -> str:
             if order.status == OrderStatus.PENDING:
                 _touch(order, status=OrderStatus.PROCESSING)
                 db.session.commit()
+            if action.kind == ActionKind.RUN and _payment_held(order, action.step):
+                # Held, not failed: no attempt is used; the scheduler's recovery (or switching
+                # the flag off, see services.flags) queues the saga again.
+                return "held"
             if action.kind == ActionKind.RUN:
                 _run_step(order, steps[action.step], ctx)
             else:
@@ -115,6 +123,11 @@ def run_saga(order_id: str, ctx: SagaContext) -> str:
                 return "busy"
     finally:
         _release(order_id, ctx)
+
+
+def _payment_held(order: Order, step: str) -> bool:
+    """The payment_hold kill switch stops sagas right before they capture a payment."""
+    return step == "capture_payment" and flags.is_enabled(flags.PAYMENT_HOLD, order.merchant_id)
 
 
 def _touch(order: Order, status: str | None = None) -> None:
@@ -154,8 +167,14 @@ def _record_attempt(
         ctx.on_step(step, kind, outcome, duration / 1000)
 
 
+def _boundary(ctx: SagaContext, order_id: str, point: str) -> None:
+    if ctx.on_boundary is not None:
+        ctx.on_boundary(order_id, point)
+
+
 def _run_step(order: Order, step: SagaStep, ctx: SagaContext) -> None:
     definition = STEP_BY_NAME[step.name]
+    _boundary(ctx, order.id, f"before:{step.name}")
     step.status = StepStatus.RUNNING
     step.attempts += 1
     step.started_at = step.started_at or utcnow()
@@ -196,7 +215,7 @@ def _run_step(order: Order, step: SagaStep, ctx: SagaContext) -> None:
             ctx,
         )
         step.error = str(error)
-        if definition.retry.exhausted(attempt):
+        if not definition.retry.should_retry(error, attempt):
             step.status = StepStatus.FAILED
             step.finished_at = utcnow()
             order.failure_reason = definition.exhausted_reason
@@ -217,6 +236,7 @@ def _run_step(order: Order, step: SagaStep, ctx: SagaContext) -> None:
         db.session.commit()
         ctx.sleep(definition.retry.delay(attempt))
         return
+    _boundary(ctx, order.id, f"after:{step.name}")
     if result is None:  # the step declined to finish (a cancel arrived): decide() again
         db.session.rollback()
         step.status = StepStatus.PENDING
@@ -236,12 +256,14 @@ def _run_step(order: Order, step: SagaStep, ctx: SagaContext) -> None:
 
 def _compensate_step(order: Order, step: SagaStep, ctx: SagaContext) -> None:
     definition = STEP_BY_NAME[step.name]
+    _boundary(ctx, order.id, f"before:{definition.compensation}")
     step.compensation_attempts += 1
     attempt = step.compensation_attempts
     db.session.commit()
     started, started_at = time.perf_counter(), utcnow()
     try:
         detail = COMPENSATIONS[definition.compensation](order, step, ctx)
+        _boundary(ctx, order.id, f"after:{definition.compensation}")
     except TransientError as error:
         db.session.rollback()
         _record_attempt(

@@ -6,6 +6,7 @@ from app.infra.models.catalog import Product
 from app.infra.models.idempotency import IdempotencyRecord
 from app.infra.models.orders import Order, OrderEvent, OrderLine, SagaStep, SagaStepAttempt
 from app.infra.models.providers import ProviderPayment, ProviderShipment
+from app.infra.models.webhooks import Webhook, WebhookDelivery, WebhookDeliveryAttempt
 
 __all__ = [
     "ApiKey",
@@ -21,4 +22,7 @@ __all__ = [
     "SagaStep",
     "SagaStepAttempt",
     "User",
+    "Webhook",
+    "WebhookDelivery",
+    "WebhookDeliveryAttempt",
 ]

@@ -1,0 +1,148 @@
+"""Webhooks: register, list, delete, and the delivery log (merchant only)."""
+
+from __future__ import annotations
+
+from flask import current_app, request
+from pydantic import BaseModel, Field
+
+from app.api import api
+from app.api.access import acting_merchant
+from app.api.idempotency import idempotent
+from app.api.openapi import documented
+from app.api.parsing import PAGE_QUERY, parse_body, query_int
+from app.api.schemas import Strict
+from app.api.serializers import rfc3339
+from app.auth.actors import request_actor
+from app.auth.decorators import require_permission
+from app.services import webhooks
+
+
+class WebhookCreate(Strict):
+    url: str = Field(min_length=1, max_length=2048)
+    events: list[str] = Field(min_length=1, max_length=50)
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    created_at: str
+    secret: str | None = Field(default=None, description="only in the answer to POST")
+
+
+class WebhookPage(BaseModel):
+    data: list[WebhookOut]
+    next_cursor: str | None
+
+
+class DeliveryAttemptOut(BaseModel):
+    attempt: int
+    at: str
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+
+
+class DeliveryOut(BaseModel):
+    id: str
+    event_id: str
+    type: str
+    order_id: str
+    status: str
+    attempts: list[DeliveryAttemptOut]
+    next_attempt_at: str | None
+    delivered_at: str | None
+    last_error: str | None
+
+
+class DeliveryPage(BaseModel):
+    data: list[DeliveryOut]
+    next_cursor: str | None
+
+
+def webhook_json(w, secret: str | None = None) -> dict:
+    body = {"id": w.id, "url": w.url, "events": w.events, "created_at": rfc3339(w.created_at)}
+    if secret is not None:
+        body["secret"] = secret
+    return body
+
+
+def delivery_json(d, attempts) -> dict:
+    return {
+        "id": d.id,
+        "event_id": d.event_id,
+        "type": d.event_type,
+        "order_id": d.order_id,
+        "status": d.status,
+        "attempts": [
+            {
+                "attempt": a.attempt,
+                "at": rfc3339(a.at),
+                "status_code": a.status_code,
+                "error": a.error,
+                "duration_ms": a.duration_ms,
+            }
+            for a in attempts
+        ],
+        "next_attempt_at": rfc3339(d.next_attempt_at) if d.status == "pending" else None,
+        "delivered_at": rfc3339(d.delivered_at),
+        "last_error": d.last_error,
+    }
+
+
+@api.post("/webhooks")
+@documented(
+    "Register a webhook (the signing secret is shown only here)",
+    body=WebhookCreate,
+    responses={201: WebhookOut},
+    tag="webhooks",
+)
+@require_permission("api:merchant")
+@idempotent
+def create_webhook():
+    merchant_id = acting_merchant()
+    body = parse_body(WebhookCreate)
+    created = webhooks.create_webhook(
+        merchant_id,
+        body.url,
+        body.events,
+        current_app.config["WEBHOOK_MASTER_KEY"],
+        request_actor("api"),
+    )
+    return webhook_json(created.webhook, created.secret), 201
+
+
+@api.get("/webhooks")
+@documented("List webhooks", responses={200: WebhookPage}, query=PAGE_QUERY, tag="webhooks")
+@require_permission("api:merchant")
+def list_webhooks():
+    page = webhooks.list_webhooks(
+        acting_merchant(), query_int("limit"), request.args.get("cursor")
+    )
+    return {"data": [webhook_json(w) for w in page.items], "next_cursor": page.next_cursor}
+
+
+@api.delete("/webhooks/<webhook_id>")
+@documented("Delete a webhook", responses={204: None}, tag="webhooks")
+@require_permission("api:merchant")
+def delete_webhook(webhook_id: str):
+    webhooks.delete_webhook(webhook_id, acting_merchant(), request_actor("api"))
+    return "", 204
+
+
+@api.get("/webhooks/<webhook_id>/deliveries")
+@documented(
+    "A webhook's deliveries, newest first, with every attempt",
+    responses={200: DeliveryPage},
+    query=PAGE_QUERY,
+    tag="webhooks",
+)
+@require_permission("api:merchant")
+def list_deliveries(webhook_id: str):
+    page, attempts = webhooks.list_deliveries(
+        webhook_id, acting_merchant(), query_int("limit"), request.args.get("cursor")
+    )
+    return {
+        "data": [delivery_json(d, attempts[d.id]) for d in page.items],
+        "next_cursor": page.next_cursor,
+    }

@@ -1,0 +1,125 @@
+"""The transactional outbox relay: order events are handed to webhooks only after they commit.
+
+Events are written in the same transaction as the change they describe (services/events.py), so a
+rolled-back change leaves no event. This relay runs after commits (at the end of each saga job and
+on every scheduler tick): it claims unpublished events oldest first with a conditional update of
+`published_at` - two relays never publish one event twice - and turns each into one frozen delivery
+per subscribed webhook, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import select, update
+
+from app.domain.ids import new_id
+from app.extensions import db
+from app.infra.models import Order, OrderEvent, Webhook, WebhookDelivery
+from app.infra.models.base import utcnow
+
+PUBLISH_BATCH = 500
+
+
+def _stamp(value) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+
+
+def order_payload(order: Order) -> dict[str, Any]:
+    """The order as the API shows it, for the `data.order` of a webhook delivery."""
+    return {
+        "id": order.id,
+        "status": order.status,
+        "items": [
+            {
+                "sku": ln.sku,
+                "quantity": ln.quantity,
+                "unit_price": ln.unit_price,
+                "line_total": ln.line_total,
+            }
+            for ln in order.lines
+        ],
+        "total_amount": order.total_amount,
+        "currency": order.currency,
+        "customer": {"email": order.customer_email, "name": order.customer_name},
+        "shipping_address": order.shipping_address,
+        "failure_reason": order.failure_reason,
+        "created_at": _stamp(order.created_at),
+        "updated_at": _stamp(order.updated_at),
+    }
+
+
+def publish_pending_events(
+    order_id: str | None = None, limit: int = PUBLISH_BATCH
+) -> list[tuple[str, str]]:
+    """Publish committed events (of one order, or all); the (webhook, order) pairs to send."""
+    query = select(OrderEvent).where(OrderEvent.published_at.is_(None))
+    if order_id is not None:
+        query = query.where(OrderEvent.order_id == order_id)
+    events = list(db.session.scalars(query.order_by(OrderEvent.seq).limit(limit)))
+    if not events:
+        db.session.rollback()
+        return []
+    hooks: dict[str, list[Webhook]] = defaultdict(list)
+    for hook in db.session.scalars(
+        select(Webhook).where(
+            Webhook.merchant_id.in_({e.merchant_id for e in events}), Webhook.deleted_at.is_(None)
+        )
+    ):
+        hooks[hook.merchant_id].append(hook)
+    now = utcnow()
+    if not hooks:  # nobody listens: mark the batch published in one statement
+        db.session.execute(
+            update(OrderEvent)
+            .where(OrderEvent.id.in_([e.id for e in events]), OrderEvent.published_at.is_(None))
+            .values(published_at=now)
+        )
+        db.session.commit()
+        return []
+    orders = {
+        o.id: o
+        for o in db.session.scalars(select(Order).where(Order.id.in_({e.order_id for e in events})))
+    }
+    targets: dict[tuple[str, str], None] = {}
+    for event in events:
+        claimed = db.session.execute(
+            update(OrderEvent)
+            .where(OrderEvent.id == event.id, OrderEvent.published_at.is_(None))
+            .values(published_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:
+            continue  # another relay published it
+        subscribed = [h for h in hooks.get(event.merchant_id, []) if event.type in h.events]
+        if not subscribed:
+            continue
+        body = json.dumps(
+            {
+                "id": event.id,
+                "type": event.type,
+                "created_at": _stamp(event.at),
+                "data": {"order": order_payload(orders[event.order_id]), "detail": event.detail},
+            },
+            separators=(",", ":"),
+        )
+        for hook in subscribed:
+            db.session.add(
+                WebhookDelivery(
+                    id=new_id("whd"),
+                    webhook_id=hook.id,
+                    event_id=event.id,
+                    event_seq=event.seq,
+                    event_type=event.type,
+                    order_id=event.order_id,
+                    body=body,
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+            targets[(hook.id, event.order_id)] = None
+    db.session.commit()
+    return list(targets)
