@@ -1,0 +1,150 @@
+"""Idempotency-Key: replay, reuse with another body, in flight, scope, and real concurrency."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from tests.helpers import admin_headers, create_product, merchant_with_key, order_body
+from tests.servers import GunicornServer, settings_of
+
+
+@pytest.fixture
+def shop(app, client):
+    admin = admin_headers(app, client)
+    merchant_id, headers = merchant_with_key(client, admin)
+    create_product(client, headers, stock=100)
+    return {"admin": admin, "merchant_id": merchant_id, "headers": headers}
+
+
+def _orders(app) -> int:
+    from app.extensions import db
+    from app.infra.models import Order
+
+    with app.app_context():
+        return db.session.query(Order).count()
+
+
+def test_same_key_same_body_replays_the_first_response(app, client, shop):
+    headers = {**shop["headers"], "Idempotency-Key": "order-1"}
+    first = client.post("/api/v1/orders", json=order_body(), headers=headers)
+    second = client.post("/api/v1/orders", json=order_body(), headers=headers)
+    assert first.status_code == second.status_code == 202
+    assert second.get_json() == first.get_json()
+    assert second.headers["Location"] == first.headers["Location"]
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert _orders(app) == 1
+
+
+def test_same_key_other_body_is_422_key_reused(app, client, shop):
+    headers = {**shop["headers"], "Idempotency-Key": "order-2"}
+    client.post("/api/v1/orders", json=order_body(), headers=headers)
+    other = client.post(
+        "/api/v1/orders", json=order_body(items=[{"sku": "SKU-1", "quantity": 3}]), headers=headers
+    )
+    assert other.status_code == 422
+    assert other.get_json()["type"].endswith("/idempotency-key-reused")
+    assert _orders(app) == 1
+
+
+def test_in_flight_with_the_same_body_is_409(app, client, shop):
+    from app.services import idempotency
+
+    headers = {**shop["headers"], "Idempotency-Key": "busy-same"}
+    with app.test_request_context(
+        "/api/v1/orders", method="POST", json=order_body(), headers=headers
+    ):
+        from app.api.idempotency import request_fingerprint
+
+        fingerprint = request_fingerprint()
+    with app.app_context():
+        idempotency.claim(
+            f"merchant:{shop['merchant_id']}", "busy-same", "POST", "/api/v1/orders", fingerprint
+        )
+    response = client.post("/api/v1/orders", json=order_body(), headers=headers)
+    assert response.status_code == 409
+    assert response.mimetype == "application/problem+json"
+    assert _orders(app) == 0
+
+
+def test_keys_are_scoped_per_merchant(app, client, shop):
+    _, other = merchant_with_key(client, shop["admin"], name="Other")
+    create_product(client, other)
+    one = client.post("/api/v1/orders", json=order_body(),
+                      headers={**shop["headers"], "Idempotency-Key": "shared"})
+    two = client.post("/api/v1/orders", json=order_body(),
+                      headers={**other, "Idempotency-Key": "shared"})
+    assert one.status_code == two.status_code == 202
+    assert one.get_json()["id"] != two.get_json()["id"]
+    assert "Idempotent-Replayed" not in two.headers
+
+
+def test_failed_attempt_frees_the_key_for_a_corrected_retry(app, client, shop):
+    headers = {**shop["headers"], "Idempotency-Key": "fix-and-retry"}
+    bad = client.post("/api/v1/orders", json=order_body(items=[{"sku": "NOPE", "quantity": 1}]),
+                      headers=headers)
+    assert bad.status_code == 422
+    good = client.post("/api/v1/orders", json=order_body(), headers=headers)
+    assert good.status_code == 202 and "Idempotent-Replayed" not in good.headers
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/products", {"sku": "IDEM", "name": "n", "price": 1, "currency": "MYR",
+                              "stock": 1}),
+        ("/api/v1/merchants", {"name": "Idem Co"}),
+        ("/api/v1/users", {"username": "idem-user", "password": "long-enough-password",
+                           "role": "viewer"}),
+    ],
+)
+def test_every_creating_post_is_idempotent(app, client, shop, path, body):
+    headers = shop["admin"] if "products" not in path else shop["headers"]
+    headers = {**headers, "Idempotency-Key": "create-once"}
+    first = client.post(path, json=body, headers=headers)
+    second = client.post(path, json=body, headers=headers)
+    assert first.status_code == 201, first.get_json()
+    assert second.status_code == 201 and second.headers["Idempotent-Replayed"] == "true"
+    assert second.get_json() == first.get_json()
+
+
+def test_api_key_creation_replays_the_same_key(app, client, shop):
+    headers = {**shop["admin"], "Idempotency-Key": "key-once"}
+    path = f"/api/v1/merchants/{shop['merchant_id']}/api-keys"
+    first = client.post(path, json={"name": "k"}, headers=headers).get_json()
+    second = client.post(path, json={"name": "k"}, headers=headers).get_json()
+    assert first == second
+
+
+def test_overlong_key_is_422(client, shop):
+    response = client.post("/api/v1/orders", json=order_body(),
+                           headers={**shop["headers"], "Idempotency-Key": "k" * 256})
+    assert response.status_code == 422
+
+
+def test_twenty_concurrent_identical_requests_create_one_order(
+    make_app, postgresql_database_url, tmp_path
+):
+    """Real gunicorn (4 workers) on PostgreSQL, 20 threads sending the same keyed request."""
+    app = make_app(postgresql_database_url, RATELIMIT_API="10000 per minute")
+    client = app.test_client()
+    admin = admin_headers(app, client)
+    _, headers = merchant_with_key(client, admin)
+    create_product(client, headers, stock=1000)
+    headers = {**headers, "Idempotency-Key": "burst-1"}
+    with GunicornServer(settings_of(app), tmp_path, workers=4) as server:
+        def send(_):
+            return requests.post(server.url + "/api/v1/orders", json=order_body(),
+                                 headers=headers, timeout=30)
+
+        with ThreadPoolExecutor(20) as pool:
+            responses = list(pool.map(send, range(20)))
+    statuses = sorted(r.status_code for r in responses)
+    assert set(statuses) <= {202, 409}, statuses
+    created = [r for r in responses if r.status_code == 202]
+    assert len({r.json()["id"] for r in created}) == 1
+    assert sum(1 for r in created if "Idempotent-Replayed" not in r.headers) == 1
+    assert _orders(app) == 1
