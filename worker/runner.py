@@ -10,14 +10,16 @@ from rq import Queue, SimpleWorker
 from app.extensions import db
 from app.factory import create_app, worker_identity
 from app.infra.queue import ALL_QUEUES
+from app.infra.queue_admin import PausableQueuesMixin
 
 log = logging.getLogger(__name__)
 
 
-class AppWorker(SimpleWorker):
+class AppWorker(PausableQueuesMixin, SimpleWorker):
     """A non-forking worker: no database connection is ever shared across a fork().
 
-    The app (and its connection pool) is built once per process; each job gets a fresh SQLAlchemy
+    Queues paused on the dashboard are skipped (PausableQueuesMixin). The app (and its connection
+    pool) is built once per process; each job gets a fresh SQLAlchemy
     session, removed afterwards so a failed job never leaks a broken transaction into the next.
     """
 

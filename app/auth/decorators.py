@@ -8,6 +8,7 @@ from flask import abort
 from flask_login import current_user
 
 from app.auth.permissions import can
+from app.extensions import login_manager
 
 
 def require_permission(permission: str):
@@ -17,7 +18,8 @@ def require_permission(permission: str):
         @wraps(view)
         def wrapped(*args, **kwargs):
             if not current_user.is_authenticated:
-                abort(401)
+                # The dashboard sends people to /login?next=...; API callers get JSON 401.
+                return login_manager.unauthorized()
             if not can(current_user, permission):
                 abort(403)
             return view(*args, **kwargs)

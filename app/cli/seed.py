@@ -7,9 +7,10 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from app.auth.actors import cli_actor
 from app.extensions import db
 from app.infra.models import Merchant, User
-from app.services import accounts, catalog, orders
+from app.services import accounts, catalog, flags, orders
 from app.services.saga import SagaContext, run_saga
 
 DEMO_MERCHANTS = ("Demo Coffee Roasters", "Demo Bike Parts")
@@ -60,6 +61,8 @@ def _order_payload(sku: str, token: str, country: str, n: int) -> dict:
 
 def seed_demo() -> bool:
     """Create the demo data unless it exists; True when something was created."""
+    # The kill switches the system honours exist (off) even where the demo data already does.
+    flags.ensure_builtin_flags(cli_actor())
     if db.session.scalar(select(Merchant).where(Merchant.name == DEMO_MERCHANTS[0])):
         return False
     password = current_app.config["DEMO_PASSWORD"]

@@ -59,7 +59,7 @@ def create_api_key(merchant_id: str, name: str, actor: Actor = SYSTEM) -> tuple[
     return key, plain
 
 
-def revoke_api_key(key_id: str, actor: Actor = SYSTEM) -> ApiKey:
+def revoke_api_key(key_id: str, actor: Actor = SYSTEM, reason: str | None = None) -> ApiKey:
     """Refuse the key from now on (idempotent)."""
     key = db.session.scalar(select(ApiKey).where(ApiKey.id == key_id))
     if key is None:
@@ -73,6 +73,7 @@ def revoke_api_key(key_id: str, actor: Actor = SYSTEM) -> ApiKey:
             key.id,
             before={"revoked": False},
             after={"revoked": True},
+            reason=reason,
         )
         db.session.commit()
     return key
@@ -150,3 +151,59 @@ def authenticate(username: str, password: str) -> User | None:
 
 def get_user(user_id: str) -> User | None:
     return db.session.scalar(select(User).where(User.id == user_id))
+
+
+def _staff_user(user_id: str) -> User:
+    user = get_user(user_id)
+    if user is None:
+        raise NotFound("user")
+    return user
+
+
+def change_role(user_id: str, role: str, actor: Actor = SYSTEM, reason: str | None = None) -> User:
+    """Give a user another role (audited); merchant users stay tied to their merchant."""
+    user = _staff_user(user_id)
+    if role not in ROLES:
+        raise ValidationFailed([FieldError("role", "must be one of " + ", ".join(ROLES))])
+    if (role == "merchant") != (user.merchant_id is not None):
+        raise ValidationFailed(
+            [FieldError("role", "merchant users and staff cannot swap roles; create a new user")]
+        )
+    if user.role != role:
+        audit.record(
+            actor, "user.change_role", "user", user.id,
+            before={"role": user.role}, after={"role": role}, reason=reason,
+        )
+        user.role = role
+        db.session.commit()
+    return user
+
+
+def set_user_active(
+    user_id: str, active: bool, actor: Actor = SYSTEM, reason: str | None = None
+) -> User:
+    """Disable (or re-enable) a user: a disabled user can neither log in nor use a token."""
+    user = _staff_user(user_id)
+    if actor.name == user.username and not active:
+        raise Conflict("you cannot disable your own account")
+    if user.is_active != active:
+        audit.record(
+            actor, "user.enable" if active else "user.disable", "user", user.id,
+            before={"active": user.is_active}, after={"active": active}, reason=reason,
+        )
+        user.is_active = active
+        db.session.commit()
+    return user
+
+
+def list_users() -> list[User]:
+    return list(db.session.scalars(select(User).order_by(User.username)))
+
+
+def list_merchants_with_keys() -> list[tuple[Merchant, list[ApiKey]]]:
+    """Every merchant with its API keys, newest key first."""
+    merchants = list(db.session.scalars(select(Merchant).order_by(Merchant.name)))
+    keys: dict[str, list[ApiKey]] = {m.id: [] for m in merchants}
+    for key in db.session.scalars(select(ApiKey).order_by(ApiKey.seq.desc())):
+        keys.setdefault(key.merchant_id, []).append(key)
+    return [(m, keys[m.id]) for m in merchants]

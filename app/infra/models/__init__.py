@@ -3,6 +3,7 @@
 from app.infra.models.accounts import ApiKey, Merchant, User
 from app.infra.models.audit import AuditEntry
 from app.infra.models.catalog import Product
+from app.infra.models.flags import FeatureFlag
 from app.infra.models.idempotency import IdempotencyRecord
 from app.infra.models.orders import Order, OrderEvent, OrderLine, SagaStep, SagaStepAttempt
 from app.infra.models.providers import ProviderPayment, ProviderShipment
@@ -11,6 +12,7 @@ from app.infra.models.webhooks import Webhook, WebhookDelivery, WebhookDeliveryA
 __all__ = [
     "ApiKey",
     "AuditEntry",
+    "FeatureFlag",
     "IdempotencyRecord",
     "Merchant",
     "Order",

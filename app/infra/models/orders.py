@@ -19,6 +19,9 @@ class Order(db.Model):
         Index("ix_orders_status_seq", "status", "seq"),
         # The scheduler's stuck-saga scan: non-final orders by last progress.
         Index("ix_orders_status_updated", "status", "updated_at"),
+        # Dashboard: the failure-reason filter (newest first) and the finished-orders charts.
+        Index("ix_orders_failure_reason_seq", "failure_reason", "seq"),
+        Index("ix_orders_finished_at", "finished_at"),
         CheckConstraint("total_amount >= 0", name="total_not_negative"),
     )
     seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
@@ -92,6 +95,7 @@ class SagaStepAttempt(db.Model):
     """Every try of a step or of its compensation: outcome, error and duration."""
 
     __tablename__ = "saga_step_attempts"
+    __table_args__ = (Index("ix_saga_step_attempts_order_seq", "order_id", "seq"),)
     seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
     step: Mapped[str] = mapped_column(String(40))

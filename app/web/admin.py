@@ -1,0 +1,134 @@
+"""/admin/users and /admin/merchants: accounts, roles and merchant API keys (admins only)."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+
+from app.auth.actors import request_actor
+from app.auth.decorators import require_permission
+from app.domain.errors import Conflict, NotFound, ValidationFailed
+from app.services import accounts
+from app.web import web
+from app.web.ops_forms import (
+    ChangeRoleForm,
+    CreateApiKeyForm,
+    CreateMerchantForm,
+    CreateUserForm,
+    ReasonForm,
+)
+
+
+def _problem_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationFailed):
+        return "; ".join(f"{e.field} {e.message}" for e in exc.errors)
+    if isinstance(exc, NotFound):
+        return f"No such {exc.what}."
+    return str(exc)
+
+
+def _users_page(create: CreateUserForm | None = None, status: int = 200):
+    return render_template(
+        "admin/users.html", users=accounts.list_users(), create=create or CreateUserForm(),
+        role_form=ChangeRoleForm, reason_form=ReasonForm,
+    ), status
+
+
+@web.get("/admin/users")
+@require_permission("admin:manage")
+def admin_users():
+    return _users_page()
+
+
+@web.post("/admin/users")
+@require_permission("admin:manage")
+def admin_create_user():
+    form = CreateUserForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.create_user(
+                form.username.data, form.password.data, form.role.data,
+                actor=request_actor("web"),
+            )
+        except (ValidationFailed, Conflict) as exc:
+            flash(_problem_text(exc), "error")
+        else:
+            flash(f"User {user.username} created as {user.role}.", "info")
+            return redirect(url_for("web.admin_users"))
+    return _users_page(form, 400)
+
+
+@web.post("/admin/users/<user_id>/<any(role, disable, enable):action>")
+@require_permission("admin:manage")
+def admin_user_action(user_id: str, action: str):
+    form = ChangeRoleForm() if action == "role" else ReasonForm()
+    if not form.validate_on_submit():
+        flash("Not changed: a reason (3+ characters) is required.", "error")
+        return _users_page(status=400)
+    actor = request_actor("web")
+    try:
+        if action == "role":
+            user = accounts.change_role(user_id, form.role.data, actor, form.reason.data)
+        else:
+            user = accounts.set_user_active(user_id, action == "enable", actor, form.reason.data)
+    except (ValidationFailed, Conflict, NotFound) as exc:
+        flash(_problem_text(exc), "error")
+        return _users_page(status=409 if isinstance(exc, Conflict) else 400)
+    flash(f"User {user.username}: {action} done.", "info")
+    return redirect(url_for("web.admin_users"))
+
+
+def _merchants_page(status: int = 200, new_key=None, create=None, key_form=None):
+    return render_template(
+        "admin/merchants.html", merchants=accounts.list_merchants_with_keys(),
+        create=create or CreateMerchantForm(), key_form=key_form or CreateApiKeyForm(),
+        revoke_form=ReasonForm, new_key=new_key,
+    ), status
+
+
+@web.get("/admin/merchants")
+@require_permission("admin:manage")
+def admin_merchants():
+    return _merchants_page()
+
+
+@web.post("/admin/merchants")
+@require_permission("admin:manage")
+def admin_create_merchant():
+    form = CreateMerchantForm()
+    if form.validate_on_submit():
+        merchant = accounts.create_merchant(form.name.data, request_actor("web"))
+        flash(f"Merchant {merchant.name} created.", "info")
+        return redirect(url_for("web.admin_merchants"))
+    return _merchants_page(400, create=form)
+
+
+@web.post("/admin/merchants/<merchant_id>/api-keys")
+@require_permission("admin:manage")
+def admin_create_api_key(merchant_id: str):
+    form = CreateApiKeyForm()
+    if not form.validate_on_submit():
+        return _merchants_page(400, key_form=form)
+    try:
+        key, plain = accounts.create_api_key(merchant_id, form.name.data, request_actor("web"))
+    except (NotFound, ValidationFailed) as exc:
+        flash(_problem_text(exc), "error")
+        return _merchants_page(404 if isinstance(exc, NotFound) else 400)
+    # Rendered, not redirected: the plain key appears on this one response and never again.
+    response = _merchants_page(201, new_key=(key, plain))
+    return response[0], 201, {"Cache-Control": "no-store"}
+
+
+@web.post("/admin/api-keys/<key_id>/revoke")
+@require_permission("admin:manage")
+def admin_revoke_api_key(key_id: str):
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        flash("Not revoked: a reason (3+ characters) is required.", "error")
+        return _merchants_page(400)
+    try:
+        accounts.revoke_api_key(key_id, request_actor("web"), form.reason.data)
+    except NotFound as exc:
+        flash(_problem_text(exc), "error")
+        return _merchants_page(404)
+    flash("API key revoked; it is refused from now on.", "info")
+    return redirect(url_for("web.admin_merchants", _anchor=request.form.get("anchor") or None))

@@ -1,0 +1,29 @@
+"""Template filters of the operations pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from app.web import web
+
+
+@web.app_template_filter("ago")
+def ago(value: dt.datetime | None) -> str:
+    """'12 s ago', '3 min ago': how fresh a heartbeat or a change is."""
+    if value is None:
+        return "never"
+    seconds = (dt.datetime.now(dt.UTC) - value).total_seconds()
+    if seconds < 90:
+        return f"{max(0, int(seconds))} s ago"
+    if seconds < 5400:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 2 * 86400:
+        return f"{int(seconds // 3600)} h ago"
+    return f"{int(seconds // 86400)} d ago"
+
+
+@web.app_template_filter("ms")
+def milliseconds(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:,.0f} ms" if value >= 10 else f"{value:.1f} ms"

@@ -1,0 +1,87 @@
+"""WTForms forms of the operations pages (shift, orders, queues, flags, admin, audit)."""
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+ROLE_CHOICES = [("viewer", "viewer"), ("operator", "operator"), ("admin", "admin")]
+
+
+class ReasonForm(FlaskForm):
+    """Every state change asks why; the answer lands in the audit log."""
+
+    reason = TextAreaField(
+        "Reason", validators=[DataRequired(message="Say why."), Length(min=3, max=500)]
+    )
+
+
+class ConfirmForm(ReasonForm):
+    confirm = BooleanField("I understand and want to do this", validators=[DataRequired(
+        message="Tick the box to confirm.")])
+    job_id = HiddenField()
+
+
+class OrderFilterForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET search form changes nothing
+
+    status = SelectField("Status", validators=[Optional()])
+    merchant = SelectField("Merchant", validators=[Optional()])
+    failure_reason = SelectField("Failure reason", validators=[Optional()])
+    created_from = DateField("From", validators=[Optional()])
+    created_to = DateField("To", validators=[Optional()])
+    q = StringField("Order id or email", validators=[Optional(), Length(max=320)])
+
+
+class FlagForm(ReasonForm):
+    enabled = BooleanField("On")
+    rollout_percentage = IntegerField(
+        "Rollout %", validators=[InputRequired(), NumberRange(min=0, max=100)]
+    )
+    overrides = TextAreaField(
+        "Per-merchant overrides",
+        description="One per line: merchant id = on|off",
+        validators=[Optional(), Length(max=5000)],
+    )
+
+
+class CreateUserForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired(), Length(min=3, max=150)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(min=12, max=1024)])
+    role = SelectField("Role", choices=ROLE_CHOICES)
+
+
+class ChangeRoleForm(ReasonForm):
+    role = SelectField("Role", choices=ROLE_CHOICES)
+
+
+class CreateMerchantForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+
+
+class CreateApiKeyForm(FlaskForm):
+    name = StringField("Key name", validators=[DataRequired(), Length(max=200)])
+
+
+class AuditFilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    actor = StringField("Actor", validators=[Optional(), Length(max=200)])
+    action = StringField("Action", validators=[Optional(), Length(max=60)])
+    target_type = StringField("Target type", validators=[Optional(), Length(max=40)])
+    target_id = StringField("Target id", validators=[Optional(), Length(max=200)])
+    source = SelectField(
+        "Source",
+        choices=[("", "any"), ("web", "web"), ("api", "api"), ("cli", "cli"), ("system", "system")],
+        validators=[Optional()],
+    )
