@@ -71,6 +71,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     )
     app.config.from_mapping(flask_config(settings))
     _init_extensions(app)
+    _init_secret_refresh(app)
     _init_blueprints(app)
     _init_http_behaviour(app)
     _init_cli(app)
@@ -127,6 +128,20 @@ def _init_extensions(app: Flask) -> None:
         lambda: app.config["SHIPPING_SIMULATOR_LATENCY_MS"],
         breaker("shipping"),
     )
+
+
+def _init_secret_refresh(app: Flask) -> None:
+    """With Vault, every process re-reads rotated secrets (checked every VAULT_REFRESH_SECONDS)."""
+    if not app.config["VAULT_ADDR"]:
+        return
+    from app.infra.secrets import SecretRefresher
+
+    refresher = SecretRefresher(app.config)
+    app.extensions["secret_refresher"] = refresher
+
+    @app.before_request
+    def refresh_secrets():
+        refresher.maybe_refresh()
 
 
 def _init_blueprints(app: Flask) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask import current_app
+
 from app.api import api
 from app.api.idempotency import idempotent
 from app.api.openapi import documented
@@ -9,12 +11,14 @@ from app.api.parsing import parse_body
 from app.api.schemas import (
     ApiKeyCreate,
     ApiKeyOut,
+    ApiKeyRotate,
+    ApiKeyRotatedOut,
     MerchantCreate,
     MerchantOut,
     UserCreate,
     UserOut,
 )
-from app.api.serializers import api_key_json, merchant_json, user_json
+from app.api.serializers import api_key_json, merchant_json, rfc3339, user_json
 from app.auth.actors import request_actor
 from app.auth.decorators import require_permission
 from app.services import accounts
@@ -50,6 +54,27 @@ def create_api_key(merchant_id: str):
 def revoke_api_key(key_id: str):
     accounts.revoke_api_key(key_id, request_actor("api"))
     return "", 204
+
+
+@api.post("/api-keys/<key_id>/rotate")
+@documented(
+    "Rotate an API key: a new key now, the old one keeps working for the overlap window",
+    body=ApiKeyRotate,
+    responses={201: ApiKeyRotatedOut},
+    tag="admin",
+)
+@require_permission("admin:manage")
+def rotate_api_key(key_id: str):
+    body = parse_body(ApiKeyRotate)
+    overlap = body.overlap_seconds
+    if overlap is None:
+        overlap = current_app.config["API_KEY_ROTATION_OVERLAP_SECONDS"]
+    new, plain, old = accounts.rotate_api_key(key_id, overlap, request_actor("api"))
+    return {
+        **api_key_json(new, plain),
+        "replaces": old.id,
+        "previous_key_expires_at": rfc3339(old.expires_at),
+    }, 201
 
 
 @api.post("/users")

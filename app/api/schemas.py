@@ -197,3 +197,15 @@ class Problem(BaseModel):
     detail: str
     request_id: str | None
     errors: list[FieldProblem] | None = None
+
+
+class ApiKeyRotate(Strict):
+    overlap_seconds: StrictInt | None = Field(
+        default=None, ge=0, le=30 * 86400,
+        description="How long the old key keeps working (default API_KEY_ROTATION_OVERLAP_SECONDS)",
+    )
+
+
+class ApiKeyRotatedOut(ApiKeyOut):
+    replaces: str = Field(description="The id of the rotated key")
+    previous_key_expires_at: str = Timestamp

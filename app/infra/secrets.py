@@ -10,6 +10,8 @@ import json
 import logging
 import os
 import secrets as pysecrets
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -115,12 +117,17 @@ def load_secrets(settings: dict[str, Any]) -> dict[str, Any]:
     resolved = dict(settings)
     if settings.get("VAULT_ADDR"):
         from_vault, version = read_vault_secrets(settings)
+        pinned = [name for name in SECRET_NAMES if settings.get(name)]
         for name, value in from_vault.items():
-            if name in SECRET_NAMES and settings.get(name):
+            if name in pinned:
                 continue  # an explicit setting beats Vault (useful for break-glass overrides)
             resolved[name] = value
         resolved["SECRETS_SOURCE"] = "vault"
         resolved["SECRETS_VERSION"] = version
+        resolved["SECRETS_PINNED"] = pinned
+        resolved["JWT_PREVIOUS_SIGNING_KEYS"] = previous_keys(
+            from_vault.get("JWT_PREVIOUS_SIGNING_KEYS")
+        )
     else:
         resolved["SECRETS_SOURCE"] = "settings"
     if settings["ENV"] == "production":
@@ -133,3 +140,134 @@ def load_secrets(settings: dict[str, Any]) -> dict[str, Any]:
                 resolved[name] = generated[name]
             resolved["SECRETS_SOURCE"] += "+generated"
     return resolved
+
+
+# --- rotation: Vault is re-read every VAULT_REFRESH_SECONDS when its KV version changes ---
+
+# Applied at once on rotation; the rest (webhook master key, database password) need a restart:
+# changing them under running code would break decryption or pooled connections.
+LIVE_SECRETS = ("SECRET_KEY", "JWT_SIGNING_KEY")
+
+
+def previous_keys(value: Any) -> list[str]:
+    """Previous JWT keys from Vault: a list, or one string of comma-separated keys."""
+    if not value:
+        return []
+    items = value if isinstance(value, list) else str(value).split(",")
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+def current_vault_version(settings: dict[str, Any]) -> int | None:
+    """The KV v2 version of our secret, read from its metadata (no secret values)."""
+    import hvac.exceptions
+    import requests
+
+    try:
+        metadata = vault_client(settings).secrets.kv.v2.read_secret_metadata(
+            path=settings["VAULT_PATH"], mount_point=settings["VAULT_MOUNT"]
+        )
+    except (hvac.exceptions.VaultError, requests.RequestException) as exc:
+        raise ConfigError(f"cannot read secret metadata from Vault: {type(exc).__name__}") from None
+    return metadata["data"].get("current_version")
+
+
+class SecretRefresher:
+    """Keeps one process's secrets in step with Vault.
+
+    A rotated JWT signing key becomes the signing key at once; the key it replaces stays valid for
+    verification for JWT_TTL_SECONDS (every token it signed has expired by then), on top of the
+    previous keys Vault itself lists for processes that start after the rotation. A rotated
+    SECRET_KEY keeps the old one as a fallback, so sessions and CSRF tokens survive the change.
+    """
+
+    def __init__(self, config: dict[str, Any], clock=time.time):
+        self.config = config
+        self.clock = clock
+        self.next_check = clock() + config["VAULT_REFRESH_SECONDS"]
+        self.retired: dict[str, float] = {}  # old JWT key -> when it stops being accepted
+        self.vault_previous = list(config.get("JWT_PREVIOUS_SIGNING_KEYS") or [])
+        self.lock = threading.Lock()
+
+    def maybe_refresh(self) -> bool:
+        """Check Vault if VAULT_REFRESH_SECONDS passed; True when new secrets were applied."""
+        now = self.clock()
+        if now < self.next_check or not self.lock.acquire(blocking=False):
+            return False
+        try:
+            self.next_check = now + self.config["VAULT_REFRESH_SECONDS"]
+            try:
+                version = current_vault_version(self.config)
+                if version == self.config.get("SECRETS_VERSION"):
+                    self._expire_retired(now)
+                    return False
+                found, version = read_vault_secrets(self.config)
+            except ConfigError as exc:
+                log.warning("secret refresh skipped; keeping the current secrets: %s", exc)
+                return False
+            self.apply(found, version, now)
+            return True
+        finally:
+            self.lock.release()
+
+    def apply(self, found: dict[str, Any], version: int | None, now: float) -> None:
+        """Take a new secret version into this process's config."""
+        config = self.config
+        pinned = config.get("SECRETS_PINNED") or []
+        changed = []
+        for name in LIVE_SECRETS:
+            value = found.get(name)
+            if name in pinned or not value or value == config.get(name):
+                continue
+            if name == "JWT_SIGNING_KEY":
+                self.retired[config[name]] = now + config["JWT_TTL_SECONDS"]
+            else:
+                config["SECRET_KEY_FALLBACKS"] = [config[name]]
+            config[name] = value
+            changed.append(name)
+        for name in set(SECRET_NAMES) - set(LIVE_SECRETS):
+            if found.get(name) and found[name] != config.get(name) and name not in pinned:
+                log.warning("secret changed in Vault; it takes effect at the next restart",
+                            extra={"secret": name})
+        self.vault_previous = previous_keys(found.get("JWT_PREVIOUS_SIGNING_KEYS"))
+        config["SECRETS_VERSION"] = version
+        self._expire_retired(now)
+        log.info("secrets refreshed from Vault", extra={"version": version, "changed": changed})
+
+    def _expire_retired(self, now: float) -> None:
+        self.retired = {key: until for key, until in self.retired.items() if until > now}
+        keys = [
+            k for k in [*self.vault_previous, *self.retired] if k != self.config["JWT_SIGNING_KEY"]
+        ]
+        self.config["JWT_PREVIOUS_SIGNING_KEYS"] = list(dict.fromkeys(keys))
+
+
+def rotate_jwt_signing_key(settings: dict[str, Any], force: bool = False) -> tuple[str, str]:
+    """Write a new JWT signing key to Vault, listing the current one as previous.
+
+    Returns (new key id, old key id). Refused within JWT_TTL_SECONDS of the last rotation unless
+    forced: the key before the previous one would be dropped while tokens it signed still live.
+    """
+    from app.auth.principals import key_id_for
+
+    client = vault_client(settings)
+    kv = client.secrets.kv.v2
+    current = kv.read_secret_version(
+        path=settings["VAULT_PATH"], mount_point=settings["VAULT_MOUNT"],
+        raise_on_deleted_version=True,
+    )["data"]["data"]
+    last = float(current.get("jwt_rotated_at") or 0)
+    if not force and time.time() - last < settings["JWT_TTL_SECONDS"]:
+        raise ConfigError(
+            "the JWT key was rotated less than JWT_TTL_SECONDS ago; tokens signed with the key "
+            "before it are still valid. Wait, or pass --force to cut them off."
+        )
+    old = current.get("jwt_signing_key") or settings["JWT_SIGNING_KEY"]
+    new = pysecrets.token_urlsafe(48)
+    updated = {
+        **current, "jwt_signing_key": new, "jwt_previous_signing_keys": [old],
+        "jwt_rotated_at": str(int(time.time())),
+    }
+    kv.create_or_update_secret(
+        path=settings["VAULT_PATH"], secret=updated, mount_point=settings["VAULT_MOUNT"]
+    )
+    return key_id_for(new), key_id_for(old)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -77,6 +79,46 @@ def revoke_api_key(key_id: str, actor: Actor = SYSTEM, reason: str | None = None
         )
         db.session.commit()
     return key
+
+
+MAX_ROTATION_OVERLAP_SECONDS = 30 * 86400
+
+
+def rotate_api_key(
+    key_id: str, overlap_seconds: int, actor: Actor = SYSTEM
+) -> tuple[ApiKey, str, ApiKey]:
+    """A new key for the same merchant; the old one keeps working for `overlap_seconds`.
+
+    Returns (new key, its plain value - shown only here, old key). Rotating a key that is already
+    expiring only shortens its window, never extends it.
+    """
+    if not 0 <= overlap_seconds <= MAX_ROTATION_OVERLAP_SECONDS:
+        raise ValidationFailed(
+            [FieldError("overlap_seconds", f"must be 0 to {MAX_ROTATION_OVERLAP_SECONDS}")]
+        )
+    old = db.session.scalar(select(ApiKey).where(ApiKey.id == key_id))
+    now = utcnow()
+    if old is None:
+        raise NotFound("API key")
+    if old.revoked_at is not None or (old.expires_at and old.expires_at <= now):
+        raise Conflict("the key is revoked or expired; create a new key instead")
+    plain, prefix, key_hash = api_keys.generate()
+    new = ApiKey(
+        id=new_id("key"), merchant_id=old.merchant_id, name=old.name, prefix=prefix,
+        key_hash=key_hash,
+    )
+    until = now + dt.timedelta(seconds=overlap_seconds)
+    old.expires_at = min(old.expires_at, until) if old.expires_at else until
+    db.session.add(new)
+    audit.record(
+        actor,
+        "api_key.rotate",
+        "api_key",
+        old.id,
+        after={"replaced_by": new.id, "prefix": prefix, "old_key_expires_at": until.isoformat()},
+    )
+    db.session.commit()
+    return new, plain, old
 
 
 def find_active_api_key(plain: str) -> ApiKey | None:
