@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import wraps
+
 from flask import current_app, g, request
 
 from app.api import api
@@ -13,13 +15,33 @@ from app.api.parsing import PAGE_QUERY, parse_body, query_choice, query_int
 from app.api.schemas import ORDER_STATUSES, EventList, OrderCreate, OrderOut, OrderPage
 from app.api.serializers import event_json, order_json, page_json
 from app.auth.decorators import require_permission
-from app.services import order_cache, orders
+from app.problems import problem_response
+from app.services import flags, order_cache, orders
 
 ORDER_HEADERS = {"ETag": "The order's version; send it back as If-None-Match"}
+# The orders kill switch (a feature flag): how long clients are told to wait before retrying.
+KILL_SWITCH_RETRY_AFTER_SECONDS = 30
 
 
 def _queue():
     return current_app.extensions["job_queue"]
+
+
+def refused_while_kill_switch_on(view):
+    """The orders_kill_switch flag: 503 + Retry-After, checked before idempotency stores anything
+    (a retry with the same key after the switch is off must place the order)."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if flags.is_enabled(flags.ORDERS_KILL_SWITCH, acting_merchant()):
+            return problem_response(
+                503,
+                detail="New orders are paused by the operators; retry later.",
+                headers={"Retry-After": str(KILL_SWITCH_RETRY_AFTER_SECONDS)},
+            )
+        return view(*args, **kwargs)
+
+    return wrapped
 
 
 @api.post("/orders")
@@ -31,6 +53,7 @@ def _queue():
     tag="orders",
 )
 @require_permission("api:merchant")
+@refused_while_kill_switch_on
 @idempotent
 def place_order():
     body = parse_body(OrderCreate)

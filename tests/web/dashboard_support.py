@@ -57,3 +57,14 @@ def audit_entries(app, action: str) -> list:
 
     with app.app_context():
         return audit.list_entries(action=action, limit=100).items
+
+
+def saga_step_states(order_id: str) -> dict[str, tuple[str, int]]:
+    """{step: (status, attempts)} of one order (call inside an app context)."""
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.infra.models import SagaStep
+
+    steps = db.session.scalars(select(SagaStep).where(SagaStep.order_id == order_id))
+    return {s.name: (s.status, s.attempts) for s in steps}
