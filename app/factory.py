@@ -22,6 +22,7 @@ def redis_storage_uri(redis_url: str) -> str:
 def flask_config(settings: dict[str, Any]) -> dict[str, Any]:
     """Flask and extension settings derived from ours."""
     from app.infra.database import engine_options
+    from app.infra.replica import replica_binds
 
     production = settings["ENV"] == "production"
     secure_cookie = settings["SESSION_COOKIE_SECURE"]
@@ -32,6 +33,10 @@ def flask_config(settings: dict[str, Any]) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": settings["DATABASE_URL"],
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(
             settings["DATABASE_URL"], settings["DATABASE_POOL_SIZE"]
+        ),
+        "SQLALCHEMY_BINDS": replica_binds(
+            settings["DATABASE_REPLICA_URL"],
+            engine_options(settings["DATABASE_REPLICA_URL"], settings["DATABASE_POOL_SIZE"]),
         ),
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         "MAX_CONTENT_LENGTH": settings["MAX_BODY_BYTES"],
@@ -72,6 +77,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(flask_config(settings))
     _init_extensions(app)
     _init_secret_refresh(app)
+    _init_replica_routing(app)
     _init_blueprints(app)
     _init_http_behaviour(app)
     _init_cli(app)
@@ -142,6 +148,28 @@ def _init_secret_refresh(app: Flask) -> None:
     @app.before_request
     def refresh_secrets():
         refresher.maybe_refresh()
+
+
+def _init_replica_routing(app: Flask) -> None:
+    """Read-only requests (lists, dashboard pages) read from DATABASE_REPLICA_URL."""
+    if not app.config["DATABASE_REPLICA_URL"]:
+        return
+    from flask_login import current_user
+
+    from app.infra.replica import replica_eligible, start_replica_reads, stop_replica_reads
+
+    @app.before_request
+    def read_from_replica():
+        rule = request.url_rule.rule if request.url_rule else ""
+        if replica_eligible(request.method, request.blueprint, request.endpoint, rule):
+            _ = current_user.is_authenticated  # who is calling is read from the primary
+            g.replica_token = start_replica_reads()
+
+    @app.teardown_request
+    def back_to_primary(_exc):
+        token = g.pop("replica_token", None)
+        if token is not None:
+            stop_replica_reads(token)
 
 
 def _init_blueprints(app: Flask) -> None:

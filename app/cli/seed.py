@@ -8,6 +8,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from app.auth.actors import cli_actor
+from app.cli.knowledge_seed import seed_knowledge
 from app.extensions import db
 from app.infra.models import Merchant, User
 from app.services import accounts, catalog, flags, orders
@@ -102,6 +103,11 @@ def seed_demo_command():
     created = seed_demo()
     password = current_app.config["DEMO_PASSWORD"]
     click.echo("demo data created" if created else "demo data already present; nothing changed")
+    knowledge = seed_knowledge(cli_actor())
+    click.echo(
+        "knowledge: {runbooks} runbooks, {articles} articles, {postmortems} postmortems "
+        "added".format(**knowledge)
+    )
     click.echo(
         f"demo logins (password {password!r}): admin, operator, viewer; API: merchant1, merchant2"
     )

@@ -4,5 +4,17 @@ from flask import Blueprint
 
 web = Blueprint("web", __name__)
 
-from app.web import auth_views, orders, shift  # noqa: E402,F401  (register routes)
-from app.web import admin, audit, filters, flags, queues  # noqa: E402,F401
+from app.web import (  # noqa: E402,F401  (register routes)
+    admin,
+    audit,
+    auth_views,
+    filters,
+    flags,
+    kb,
+    orders,
+    postmortems,
+    queues,
+    rendering,
+    runbooks,
+    shift,
+)

@@ -1,0 +1,76 @@
+"""WTForms for the knowledge base, runbooks and postmortems (CSRF-protected by Flask-WTF)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import DateField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from app.domain.errors import ValidationFailed
+from app.services.postmortems import ACTION_KINDS, ACTION_STATES, STATUSES
+from app.services.runbooks import OUTCOMES
+
+LONG_TEXT = Length(max=20_000)
+
+
+class ArticleForm(FlaskForm):
+    title = StringField("Title", validators=[DataRequired(), Length(max=200)])
+    issue = TextAreaField("Issue (what was seen; Markdown)", validators=[DataRequired(), LONG_TEXT])
+    resolution = TextAreaField(
+        "Resolution (what fixed it; Markdown)", validators=[DataRequired(), LONG_TEXT]
+    )
+    tags = StringField("Tags (space or comma separated)", validators=[Length(max=500)])
+
+
+class StartRunForm(FlaskForm):
+    reason = StringField(
+        "What prompted this run (alert, incident, drill)",
+        validators=[DataRequired(), Length(max=500)],
+    )
+
+
+class TickStepForm(FlaskForm):
+    note = StringField("Note", validators=[Optional(), Length(max=1000)])
+
+
+class FinishRunForm(FlaskForm):
+    outcome = SelectField("Outcome", choices=list(OUTCOMES))
+    notes = TextAreaField("Notes", validators=[Optional(), Length(max=5000)])
+
+
+class PostmortemForm(FlaskForm):
+    title = StringField("Title", validators=[DataRequired(), Length(max=200)])
+    incident_date = DateField("Incident date", validators=[DataRequired()])
+    status = SelectField("Status", choices=list(STATUSES))
+    summary = TextAreaField("Summary", validators=[DataRequired(), LONG_TEXT])
+    impact = TextAreaField("Impact", validators=[LONG_TEXT])
+    timeline = TextAreaField("Timeline (UTC)", validators=[LONG_TEXT])
+    root_cause = TextAreaField("Root cause", validators=[LONG_TEXT])
+    trigger = TextAreaField("Trigger", validators=[LONG_TEXT])
+    resolution = TextAreaField("Resolution", validators=[LONG_TEXT])
+    detection = TextAreaField("Detection", validators=[LONG_TEXT])
+    went_well = TextAreaField("What went well", validators=[LONG_TEXT])
+    went_wrong = TextAreaField("What went wrong", validators=[LONG_TEXT])
+    got_lucky = TextAreaField("Where we got lucky", validators=[LONG_TEXT])
+
+
+class ActionItemForm(FlaskForm):
+    description = StringField("Action item", validators=[DataRequired(), Length(max=2000)])
+    owner = StringField("Owner", validators=[DataRequired(), Length(max=200)])
+    kind = SelectField("Type", choices=list(ACTION_KINDS), default="prevent")
+    due_date = DateField("Due", validators=[Optional()])
+
+
+class ActionStateForm(FlaskForm):
+    state = SelectField("State", choices=list(ACTION_STATES))
+    reason = StringField("Why", validators=[Optional(), Length(max=500)])
+
+
+def show_errors(form: FlaskForm, error: ValidationFailed) -> None:
+    """Put a service's field errors next to the form's fields (or on the form as a whole)."""
+    for field_error in error.errors:
+        field = getattr(form, field_error.field, None)
+        if field is not None and hasattr(field, "errors"):
+            field.errors = [*field.errors, field_error.message]
+        else:
+            form.form_errors.append(f"{field_error.field}: {field_error.message}")

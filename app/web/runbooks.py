@@ -1,0 +1,91 @@
+"""/runbooks: ordered steps for known failures; operators start a run and tick steps as they go."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, url_for
+
+from app.auth.actors import request_actor
+from app.auth.decorators import require_permission
+from app.domain.errors import Conflict, NotFound, ValidationFailed
+from app.services import runbooks
+from app.web import web
+from app.web.knowledge_forms import FinishRunForm, StartRunForm, TickStepForm
+
+
+def _or_404(load, *args):
+    try:
+        return load(*args)
+    except NotFound as missing:
+        abort(404, f"No such {missing.what}.")
+
+
+@web.get("/runbooks")
+@require_permission("dashboard:read")
+def runbooks_list():
+    return render_template("runbooks/list.html", rows=runbooks.list_runbooks())
+
+
+@web.get("/runbooks/<slug>")
+@require_permission("dashboard:read")
+def runbook_page(slug: str):
+    runbook = _or_404(runbooks.get_runbook, slug)
+    return render_template("runbooks/runbook.html", runbook=runbook, form=StartRunForm(),
+                           runs=runbooks.recent_runs(runbook))
+
+
+@web.post("/runbooks/<slug>/runs")
+@require_permission("knowledge:write")
+def runbook_start_run(slug: str):
+    runbook = _or_404(runbooks.get_runbook, slug)
+    form = StartRunForm()
+    if form.validate_on_submit():
+        try:
+            run = runbooks.start_run(slug, form.reason.data, request_actor("web"))
+        except ValidationFailed as error:
+            form.reason.errors = [e.message for e in error.errors]
+        else:
+            return redirect(url_for("web.runbook_run", slug=slug, run_id=run.id))
+    return render_template("runbooks/runbook.html", runbook=runbook, form=form,
+                           runs=runbooks.recent_runs(runbook)), 400
+
+
+@web.get("/runbooks/<slug>/runs/<run_id>")
+@require_permission("dashboard:read")
+def runbook_run(slug: str, run_id: str):
+    runbook, run = _or_404(runbooks.get_run, slug, run_id)
+    return render_template("runbooks/run.html", runbook=runbook, run=run,
+                           ticked={t.step_position: t for t in run.ticks},
+                           tick_form=TickStepForm(), finish_form=FinishRunForm())
+
+
+@web.post("/runbooks/<slug>/runs/<run_id>/steps/<int:position>")
+@require_permission("knowledge:write")
+def runbook_tick(slug: str, run_id: str, position: int):
+    form = TickStepForm()
+    if not form.validate_on_submit():
+        abort(400, "The form expired or was incomplete; please try again.")
+    try:
+        runbooks.tick_step(slug, run_id, position, form.note.data or "", request_actor("web"))
+    except NotFound as missing:
+        abort(404, f"No such {missing.what}.")
+    except (Conflict, ValidationFailed) as refused:
+        flash(str(refused), "error")
+    return redirect(url_for("web.runbook_run", slug=slug, run_id=run_id) + f"#step-{position}")
+
+
+@web.post("/runbooks/<slug>/runs/<run_id>/finish")
+@require_permission("knowledge:write")
+def runbook_finish(slug: str, run_id: str):
+    form = FinishRunForm()
+    if not form.validate_on_submit():
+        abort(400, "The form expired or was incomplete; please try again.")
+    try:
+        run = runbooks.finish_run(slug, run_id, form.outcome.data, form.notes.data or "",
+                                  request_actor("web"))
+    except NotFound as missing:
+        abort(404, f"No such {missing.what}.")
+    except (Conflict, ValidationFailed) as refused:
+        flash(str(refused), "error")
+    else:
+        flash(f"Run finished: {run.outcome}.", "info")
+    return redirect(url_for("web.runbook_run", slug=slug, run_id=run_id))
