@@ -19,6 +19,27 @@ errorlog = "-"
 limit_request_line = 8190
 limit_request_fields = 100
 
+# --- Prometheus multiprocess mode: every worker writes its metrics under one shared directory ---
+# Set before any worker imports prometheus_client (workers inherit the environment at fork).
+import sys  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from app.observability import multiprocess as _prometheus  # noqa: E402
+
+_prometheus_dir = _prometheus.ensure_dir(_prometheus.default_dir())
+
+
+def on_starting(server):
+    """A fresh start: drop metric files of earlier runs' processes (live RQ workers keep theirs)."""
+    _prometheus.remove_dead_process_files(_prometheus_dir)
+
+
+def child_exit(server, worker):
+    """A worker died: its live gauges go; its counters stay, so totals never drop."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
 
 # --- HTTPS and mutual TLS from the app's settings (TLS_CERT_FILE, TLS_KEY_FILE and
 # TLS_CLIENT_CA_FILE): a certificate turns HTTPS on; a client CA makes a client certificate signed

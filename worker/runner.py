@@ -11,6 +11,8 @@ from app.extensions import db
 from app.factory import create_app, worker_identity
 from app.infra.queue import ALL_QUEUES
 from app.infra.queue_admin import PausableQueuesMixin
+from app.observability import multiprocess
+from app.observability.job_context import LogContextQueue, unbind_job
 
 log = logging.getLogger(__name__)
 
@@ -23,14 +25,26 @@ class AppWorker(PausableQueuesMixin, SimpleWorker):
     session, removed afterwards so a failed job never leaks a broken transaction into the next.
     """
 
+    # Dequeued jobs bind their request id and order id to every log line until they finish.
+    queue_class = LogContextQueue
+
+    def validate_queues(self):
+        """Plain rq.Queue objects are fine: only the dequeue class method is LogContextQueue's."""
+        for queue in self.queues:
+            if not isinstance(queue, Queue):
+                raise TypeError(f"{queue} is not an rq Queue")
+
     def execute_job(self, job, queue):
         try:
             return super().execute_job(job, queue)
         finally:
             db.session.remove()
+            unbind_job()
 
 
 def run_worker(queue_names: list[str], burst: bool = False, name: str | None = None) -> bool:
+    # Metrics go to the directory gunicorn's /metrics reads (before prometheus_client loads).
+    multiprocess.ensure_dir(multiprocess.default_dir())
     app = create_app()
     with app.app_context():
         connection = app.extensions["redis"]

@@ -13,7 +13,7 @@ import time
 import uuid
 
 from app.factory import create_app
-from app.services import backups, outbox, webhooks
+from app.services import backups, outbox, slo, webhooks
 from app.services.recovery import recover_stuck_sagas
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ class Scheduler:
             if targets:
                 queue.enqueue_webhook_deliveries(list(targets))
             backups.backup_if_due(self.redis)  # no-op unless BACKUP_INTERVAL_SECONDS > 0
+            slo.evaluate_and_store()  # SLIs, budgets and burn-rate alerts for /slo (every 10 s)
 
     def run(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))

@@ -25,9 +25,22 @@ def _check_database() -> str | None:
         return type(exc).__name__
 
 
+def _readiness_redis():
+    """A client of its own with 1 s timeouts: /readyz must answer fast even if Redis hangs."""
+    client = current_app.extensions.get("readiness_redis")
+    if client is None:
+        import redis
+
+        client = redis.Redis.from_url(
+            current_app.config["REDIS_URL"], socket_timeout=1, socket_connect_timeout=1
+        )
+        current_app.extensions["readiness_redis"] = client
+    return client
+
+
 def _check_redis() -> str | None:
     try:
-        current_app.extensions["redis"].ping()
+        _readiness_redis().ping()
         return None
     except Exception as exc:  # noqa: BLE001
         return type(exc).__name__

@@ -12,6 +12,30 @@ import time
 current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
+# Further fields every line of the work in progress carries (order_id, merchant_id of a job).
+current_log_fields: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "log_fields", default=None
+)
+
+
+def _request_fields() -> dict[str, str]:
+    """request_id, merchant_id and order_id of the HTTP request being served, where known."""
+    from flask import g, has_request_context, request
+
+    if not has_request_context():
+        return {}
+    fields = {}
+    if g.get("request_id"):
+        fields["request_id"] = g.request_id
+    # Only a user already loaded: a log line must never trigger a database query.
+    user = g.get("_login_user")
+    merchant_id = getattr(user, "merchant_id", None)
+    if merchant_id:
+        fields["merchant_id"] = merchant_id
+    order_id = (request.view_args or {}).get("order_id")
+    if order_id:
+        fields["order_id"] = str(order_id)
+    return fields
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
@@ -25,6 +49,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        entry.update(_request_fields())
+        entry.update(current_log_fields.get() or {})
         request_id = current_request_id.get()
         if request_id:
             entry["request_id"] = request_id

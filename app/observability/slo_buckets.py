@@ -1,0 +1,103 @@
+"""SLO event counts by time bucket in Redis: shared by every process and surviving restarts.
+
+Each event is counted twice in one round trip: in a per-minute hash (kept 7 hours, enough for
+the 5 m..6 h windows) and a per-hour hash (kept 31 days, for the 24 h, 3 d and 30 d windows). So a
+30-day window reads 720 small hashes, not 43,200. Windows longer than 6 h are therefore aligned to
+whole hours (the current, partial hour included).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+
+import redis
+
+from app.domain.slo import HOUR, MINUTE, WINDOWS, Counts
+
+log = logging.getLogger(__name__)
+
+MINUTE_TTL = 7 * HOUR
+HOUR_TTL = 31 * 86400
+# Windows up to this length are read from minute buckets.
+MINUTE_RESOLUTION_LIMIT = 6 * HOUR
+# After a Redis failure, skip recording for this long rather than slow every request down.
+_BACKOFF_SECONDS = 5.0
+
+
+class SloBuckets:
+    def __init__(self, connection: redis.Redis, prefix: str = ""):
+        self.connection = connection
+        self.prefix = prefix
+        self._skip_until = 0.0
+
+    def _minute_key(self, minute: int) -> str:
+        return f"{self.prefix}slo:m:{minute}"
+
+    def _hour_key(self, hour: int) -> str:
+        return f"{self.prefix}slo:h:{hour}"
+
+    def record(self, events: Iterable[tuple[str, bool]], at: float | None = None) -> bool:
+        """Count (objective slug, is_bad) events; False (and logged) when Redis is unavailable."""
+        now = time.time() if at is None else at
+        if at is None and now < self._skip_until:
+            return False
+        minute_key = self._minute_key(int(now // MINUTE))
+        hour_key = self._hour_key(int(now // HOUR))
+        pipe = self.connection.pipeline(transaction=False)
+        for slug, bad in events:
+            for key in (minute_key, hour_key):
+                pipe.hincrby(key, f"{slug}:total", 1)
+                if bad:
+                    pipe.hincrby(key, f"{slug}:bad", 1)
+        pipe.expire(minute_key, MINUTE_TTL)
+        pipe.expire(hour_key, HOUR_TTL)
+        try:
+            pipe.execute()
+            return True
+        except redis.RedisError as exc:
+            self._skip_until = time.time() + _BACKOFF_SECONDS
+            log.warning("SLO bucket write failed", extra={"error": type(exc).__name__})
+            return False
+
+    def counts(
+        self, slugs: Iterable[str], now: float | None = None
+    ) -> dict[str, dict[str, Counts]]:
+        """Counts per objective slug and per window name (every window in domain.slo.WINDOWS)."""
+        now = time.time() if now is None else now
+        slugs = list(slugs)
+        current_minute, current_hour = int(now // MINUTE), int(now // HOUR)
+        longest_minutes = max(
+            w.seconds for w in WINDOWS.values() if w.seconds <= MINUTE_RESOLUTION_LIMIT
+        ) // MINUTE
+        longest_hours = max(w.seconds for w in WINDOWS.values()) // HOUR
+        minutes = [current_minute - i for i in range(longest_minutes)]
+        hours = [current_hour - i for i in range(longest_hours)]
+        pipe = self.connection.pipeline(transaction=False)
+        for minute in minutes:
+            pipe.hgetall(self._minute_key(minute))
+        for hour in hours:
+            pipe.hgetall(self._hour_key(hour))
+        replies = pipe.execute()
+        by_minute = dict(zip(minutes, replies[: len(minutes)], strict=True))
+        by_hour = dict(zip(hours, replies[len(minutes) :], strict=True))
+        result: dict[str, dict[str, Counts]] = {}
+        for slug in slugs:
+            result[slug] = {}
+            for window in WINDOWS.values():
+                if window.seconds <= MINUTE_RESOLUTION_LIMIT:
+                    buckets = [by_minute[m] for m in minutes[: window.seconds // MINUTE]]
+                else:
+                    buckets = [by_hour[h] for h in hours[: window.seconds // HOUR]]
+                result[slug][window.name] = _sum(buckets, slug)
+        return result
+
+
+def _sum(buckets: list[dict], slug: str) -> Counts:
+    total = bad = 0
+    total_field, bad_field = f"{slug}:total".encode(), f"{slug}:bad".encode()
+    for bucket in buckets:
+        total += int(bucket.get(total_field, 0))
+        bad += int(bucket.get(bad_field, 0))
+    return Counts(total=total, bad=bad)
