@@ -198,10 +198,12 @@ SECURITY_HEADERS = {
 
 
 def _init_http_behaviour(app: Flask) -> None:
+    from app.observability.metrics import init_metrics
     from app.observability.request_ids import init_request_ids
     from app.problems import problem_response
 
     init_request_ids(app)
+    init_metrics(app)
 
     @app.after_request
     def security_headers(response):

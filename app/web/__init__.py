@@ -17,4 +17,5 @@ from app.web import (  # noqa: E402,F401  (register routes)
     rendering,
     runbooks,
     shift,
+    slo,
 )
