@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 
+from app.auth.rate_limits import limit_login_attempts
 from app.services import accounts
 from app.web import web
 from app.web.forms import LoginForm, LogoutForm
@@ -26,7 +27,16 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+def _too_many_attempts(state):
+    """Over RATELIMIT_AUTH (per IP or per username): the form again, with a message, 429."""
+    flash(f"Too many sign-in attempts. Try again in {state.reset_seconds} seconds.", "error")
+    response = current_app.make_response((render_template("login.html", form=LoginForm()), 429))
+    response.headers["Retry-After"] = str(max(1, state.reset_seconds))
+    return response
+
+
 @web.route("/login", methods=["GET", "POST"])
+@limit_login_attempts(_too_many_attempts)
 def login():
     form = LoginForm()
     if form.validate_on_submit():

@@ -1,0 +1,108 @@
+"""Rate limits against a real gunicorn with two workers: counts are shared through Redis."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+
+import pytest
+import requests
+
+from tests.helpers import admin_headers, create_user, csrf_token_from, merchant_with_key
+from tests.servers import GunicornServer, settings_of
+
+RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+
+
+@pytest.fixture
+def limited_app(make_app, sqlite_database_url):
+    return make_app(sqlite_database_url, RATELIMIT_API="5 per minute",
+                    RATELIMIT_AUTH="3 per minute")
+
+
+def _post_from(server, source_ip: str, path: str, body: dict) -> tuple[int, dict]:
+    """POST from a chosen loopback address (127.0.0.x), as a different client would."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10,
+                                            source_address=(source_ip, 0))
+    connection.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+    response = connection.getresponse()
+    response.read()
+    headers = dict(response.getheaders())
+    connection.close()
+    return response.status, headers
+
+
+def test_api_limit_is_shared_by_all_workers_with_headers_and_429(limited_app, tmp_path):
+    client = limited_app.test_client()
+    _, key = merchant_with_key(client, admin_headers(limited_app, client))
+    with GunicornServer(settings_of(limited_app), tmp_path, workers=2) as server:
+        # A new connection per request: gunicorn hands them to both workers.
+        answers = [requests.get(server.url + "/api/v1/orders", headers=key, timeout=10)
+                   for _ in range(6)]
+        anonymous = requests.get(server.url + "/api/v1/no-such-route", timeout=10)
+    assert [r.status_code for r in answers] == [200] * 5 + [429]
+    assert [int(r.headers["X-RateLimit-Remaining"]) for r in answers] == [4, 3, 2, 1, 0, 0]
+    for response in answers:
+        assert response.headers["X-RateLimit-Limit"] == "5"
+        assert 0 <= int(response.headers["X-RateLimit-Reset"]) <= 60
+    refused = answers[-1]
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert refused.json()["status"] == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    # Another caller (anonymous, by IP) has its own budget (the set-up's token request used one
+    # of it); a 404 for an unknown route carries the headers too.
+    assert anonymous.status_code == 404
+    assert anonymous.headers["X-RateLimit-Remaining"] == "3"
+
+
+def test_token_endpoint_is_limited_per_ip_and_per_username(limited_app, tmp_path):
+    create_user(limited_app, "guessed-user", "viewer")
+    with GunicornServer(settings_of(limited_app), tmp_path, workers=2) as server:
+        # Per IP: three different usernames from one address, then refused.
+        per_ip = [_post_from(server, "127.0.0.1", "/api/v1/auth/token",
+                             {"username": f"user-{i}", "password": "wrong-password"})[0]
+                  for i in range(4)]
+        # Per username: one attempt each from four addresses, then refused all the same.
+        per_user = [_post_from(server, f"127.0.0.{i}", "/api/v1/auth/token",
+                               {"username": "guessed-user", "password": "wrong-password"})
+                    for i in range(2, 6)]
+    assert per_ip == [401, 401, 401, 429]
+    assert [status for status, _ in per_user] == [401, 401, 401, 429]
+    assert int(per_user[-1][1]["Retry-After"]) >= 1
+
+
+def test_dashboard_login_over_the_limit_shows_a_form_message_with_429(limited_app, tmp_path):
+    create_user(limited_app, "staff-user", "operator")
+    with GunicornServer(settings_of(limited_app), tmp_path, workers=2) as server:
+        session = requests.Session()
+        statuses, page = [], None
+        for _ in range(4):
+            token = csrf_token_from(session.get(server.url + "/login", timeout=10).text)
+            page = session.post(server.url + "/login", timeout=10, data={
+                "username": "staff-user", "password": "wrong-password", "csrf_token": token})
+            statuses.append(page.status_code)
+    assert statuses == [401, 401, 401, 429]
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert "Too many sign-in attempts" in page.text
+    assert 'name="password"' in page.text  # the form again, not an error page or JSON
+
+
+def test_limits_change_at_run_time_without_a_restart(make_app, sqlite_database_url, tmp_path):
+    from app.auth.rate_limits import OVERRIDE_TTL_SECONDS, set_runtime_limit
+
+    app = make_app(sqlite_database_url, RATELIMIT_API="100 per minute")
+    client = app.test_client()
+    _, key = merchant_with_key(client, admin_headers(app, client))
+    with GunicornServer(settings_of(app), tmp_path, workers=2) as server:
+        before = requests.get(server.url + "/api/v1/orders", headers=key, timeout=10)
+        with app.app_context():
+            set_runtime_limit("RATELIMIT_API", "3 per minute")
+        time.sleep(OVERRIDE_TTL_SECONDS + 0.5)
+        after = [requests.get(server.url + "/api/v1/orders", headers=key, timeout=10)
+                 for _ in range(4)]
+        with app.app_context():
+            set_runtime_limit("RATELIMIT_API", None)
+    assert before.headers["X-RateLimit-Limit"] == "100"
+    assert {r.headers["X-RateLimit-Limit"] for r in after} == {"3"}
+    assert after[-1].status_code == 429
