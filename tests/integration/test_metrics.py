@@ -1,0 +1,85 @@
+"""/metrics in one process: labels by url rule, saga and order metrics, outage tolerance."""
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.helpers import admin_headers, create_product, drain_queues, merchant_with_key, order_body
+
+
+def scrape(client) -> dict[tuple[str, tuple], float]:
+    """Every sample of /metrics as {(name, sorted labels): value}."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.content_type.startswith("text/plain")
+    samples = {}
+    for family in text_string_to_metric_families(response.get_data(as_text=True)):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def value(samples, name, **labels) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_requests_are_counted_by_url_rule_not_raw_path(sqlite_client):
+    before = scrape(sqlite_client)
+    for order_id in ("ord_a", "ord_b", "ord_c"):
+        assert sqlite_client.get(f"/api/v1/orders/{order_id}").status_code == 401
+    assert sqlite_client.get("/no/such/page").status_code == 404
+    after = scrape(sqlite_client)
+    rule = {"endpoint": "/api/v1/orders/<order_id>", "status": "401"}
+    assert value(after, "http_requests_total", **rule) - value(
+        before, "http_requests_total", **rule
+    ) == 3
+    assert value(after, "http_request_duration_seconds_count", **rule) - value(
+        before, "http_request_duration_seconds_count", **rule
+    ) == 3
+    unmatched = {"endpoint": "<unmatched>", "status": "404"}
+    assert value(after, "http_requests_total", **unmatched) - value(
+        before, "http_requests_total", **unmatched
+    ) == 1
+    assert not any("ord_a" in str(labels) for _, labels in after)
+
+
+def test_orders_and_saga_steps_are_measured_from_acceptance_to_final_state(app):
+    client = app.test_client()
+    admin = admin_headers(app, client)
+    _, merchant = merchant_with_key(client, admin)
+    create_product(client, merchant, stock=10)
+    before = scrape(client)
+    for token in ("tok_visa", "tok_visa", "tok_chargeDeclined", "tok_flaky"):
+        response = client.post("/api/v1/orders", json=order_body(token=token), headers=merchant)
+        assert response.status_code == 202
+    drain_queues(app)
+    after = scrape(client)
+
+    def delta(name, **labels):
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert delta("orders_created_total") == 4
+    assert delta("orders_completed_total") == 3
+    assert delta("orders_failed_total", reason="payment_declined") == 1
+    assert delta("order_processing_duration_seconds_count") == 4
+    assert delta("saga_step_retries_total", step="capture_payment") == 1  # tok_flaky, once
+    assert delta("saga_step_duration_seconds_count", step="reserve_inventory",
+                 outcome="succeeded") == 4
+    assert delta("saga_step_duration_seconds_count", step="capture_payment",
+                 outcome="retryable_error") == 1
+    assert after[("rq_queue_depth", (("queue", "sagas"),))] == 0
+    assert value(after, "redis_up") == 1 and value(after, "database_up") == 1
+    assert after[("circuit_breaker_state", (("provider", "payments"),))] == 0  # closed
+
+
+def test_a_scrape_answers_when_redis_is_down(make_app, sqlite_database_url):
+    app = make_app(sqlite_database_url, REDIS_URL="redis://127.0.0.1:1/0")
+    samples = scrape(app.test_client())
+    assert value(samples, "redis_up") == 0
+    assert value(samples, "database_up") == 1
+    assert not any(name == "rq_queue_depth" for name, _ in samples)
+
+
+def test_a_scrape_answers_when_the_database_is_down(make_app):
+    app = make_app("postgresql+psycopg://postgres@127.0.0.1:1/nothing")
+    samples = scrape(app.test_client())
+    assert value(samples, "database_up") == 0
+    assert value(samples, "redis_up") == 1
