@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import click
+from flask.cli import with_appcontext
 
 from app.services.integrity import check_integrity
 
 
 @click.command("check-integrity")
+@with_appcontext
 def check_integrity_command():
     """List every disagreement between stock, orders, saga steps, payments and refunds."""
     problems = check_integrity()

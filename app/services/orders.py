@@ -123,6 +123,8 @@ def cancel_order(
 ) -> Order:
     """Ask the saga to stop and compensate; Conflict once the order is final."""
     order = get_order(order_id, merchant_id)
+    # Read before the update: the bulk update also refreshes the loaded order.
+    already_requested = order.cancel_requested_at is not None
     now = utcnow()
     # A conditional update, so a cancel racing the saga's completion has exactly one winner.
     result = db.session.execute(
@@ -133,7 +135,7 @@ def cancel_order(
     if result.rowcount == 0:
         db.session.rollback()
         raise Conflict(f"the order is {order.status} already and cannot be cancelled")
-    if order.cancel_requested_at is None:
+    if not already_requested:
         record_event(order, "order.cancel_requested", {"reason": reason} if reason else {})
     db.session.commit()
     db.session.refresh(order)

@@ -175,6 +175,9 @@ def _boundary(ctx: SagaContext, order_id: str, point: str) -> None:
 def _run_step(order: Order, step: SagaStep, ctx: SagaContext) -> None:
     definition = STEP_BY_NAME[step.name]
     _boundary(ctx, order.id, f"before:{step.name}")
+    db.session.refresh(order, ["cancel_requested_at"])
+    if order.cancel_requested_at is not None and step.status == StepStatus.PENDING:
+        return  # cancelled at this boundary: decide() compensates instead of starting the step
     step.status = StepStatus.RUNNING
     step.attempts += 1
     step.started_at = step.started_at or utcnow()
