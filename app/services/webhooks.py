@@ -31,6 +31,7 @@ from app.domain.saga import ORDER_EVENT_TYPES
 from app.extensions import db
 from app.infra.models import Webhook, WebhookDelivery, WebhookDeliveryAttempt
 from app.infra.models.base import utcnow
+from app.observability.metrics import record_webhook_delivery
 from app.services import audit
 from app.services.pagination import Page, paginate
 
@@ -272,6 +273,9 @@ def _attempt(delivery: WebhookDelivery, webhook: Webhook, settings: DeliverySett
             delay = settings.retry.delay(delivery.attempts)
             delivery.next_attempt_at = now + dt.timedelta(seconds=delay)
     db.session.commit()
+    record_webhook_delivery(
+        "delivered" if not error else ("failed" if delivery.status == "failed" else "retry")
+    )
     return not error
 
 
