@@ -110,6 +110,12 @@ def _init_extensions(app: Flask) -> None:
         job_timeout=app.config["SAGA_JOB_TIMEOUT_SECONDS"],
     )
 
+    from app.infra.runtime_settings import ChaosInjector, RuntimeSettings
+
+    # Knobs changed at run time (chaos drills), shared by every process through Redis.
+    runtime_settings = RuntimeSettings(redis_client, app.config["QUEUE_PREFIX"])
+    app.extensions["runtime_settings"] = runtime_settings
+
     def session_factory():
         from sqlalchemy.orm import Session
 
@@ -127,12 +133,14 @@ def _init_extensions(app: Flask) -> None:
         redis_client,
         lambda: app.config["PAYMENT_SIMULATOR_LATENCY_MS"],
         breaker("payments"),
+        chaos=ChaosInjector(runtime_settings, "payment"),
     )
     app.extensions["shipping_provider"] = SimulatedShippingProvider(
         session_factory,
         redis_client,
         lambda: app.config["SHIPPING_SIMULATOR_LATENCY_MS"],
         breaker("shipping"),
+        chaos=ChaosInjector(runtime_settings, "shipping"),
     )
 
 

@@ -4,6 +4,16 @@ from flask import Blueprint
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from app.api import admin, errors, flags, orders, products, tokens  # noqa: E402,F401  (register routes)
-from app.api import webhooks  # noqa: E402,F401  (register routes)
-from app.api import docs, limits  # noqa: E402,F401  (docs, rate limits)
+# Registers the routes (docs and rate limits included).
+from app.api import (  # noqa: E402,F401
+    admin,
+    chaos,
+    docs,
+    errors,
+    flags,
+    limits,
+    orders,
+    products,
+    tokens,
+    webhooks,
+)

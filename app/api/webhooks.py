@@ -112,6 +112,33 @@ def create_webhook():
     return webhook_json(created.webhook, created.secret), 201
 
 
+class WebhookRotate(Strict):
+    overlap_seconds: int = Field(default=86400, ge=0, le=30 * 86400)
+
+
+class WebhookRotatedOut(WebhookOut):
+    previous_secret_expires_at: str
+
+
+@api.post("/webhooks/<webhook_id>/rotate-secret")
+@documented(
+    "Rotate a webhook's signing secret; deliveries carry both signatures during the overlap",
+    body=WebhookRotate,
+    responses={201: WebhookRotatedOut},
+    tag="webhooks",
+)
+@require_permission("api:merchant")
+def rotate_webhook_secret(webhook_id: str):
+    body = parse_body(WebhookRotate)
+    rotated = webhooks.rotate_webhook_secret(
+        webhook_id, acting_merchant(), body.overlap_seconds,
+        current_app.config["WEBHOOK_MASTER_KEY"], request_actor("api"),
+    )
+    answer = webhook_json(rotated.webhook, rotated.secret)
+    answer["previous_secret_expires_at"] = rfc3339(rotated.webhook.previous_secret_expires_at)
+    return answer, 201
+
+
 @api.get("/webhooks")
 @documented("List webhooks", responses={200: WebhookPage}, query=PAGE_QUERY, tag="webhooks")
 @require_permission("api:merchant")

@@ -36,12 +36,15 @@ class _Simulator:
         redis_client: redis.Redis,
         latency_ms: Callable[[], float],
         breaker: CircuitBreaker | None = None,
+        chaos: Callable[[], None] | None = None,
     ):
         self._session_factory = session_factory
         self._redis = redis_client
         # A callable, read on every call: a latency change in the config applies at once.
         self._latency_ms = latency_ms
         self._breaker = breaker
+        # Chaos-drill knobs (extra latency, injected transient failures), read on every call.
+        self._chaos = chaos
 
     def _guarded(self, call: Callable[[], object]):
         """Run the provider call through this provider's circuit breaker, if it has one."""
@@ -51,6 +54,8 @@ class _Simulator:
         latency = self._latency_ms()
         if latency > 0:
             time.sleep(latency / 1000)
+        if self._chaos is not None:
+            self._chaos()
 
     def _attempt_number(self, idempotency_key: str) -> int:
         """How many times this key was tried (the provider's own memory, kept a day)."""

@@ -61,6 +61,34 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={digest.hexdigest()}"
 
 
+def signature_header(webhook: Webhook, master_key: str, timestamp: int, body: bytes) -> str:
+    """The signature header: one v1 per secret in force (two during a rotation's overlap)."""
+    header = sign(decrypt_secret(webhook.secret_encrypted, master_key), timestamp, body)
+    expires = webhook.previous_secret_expires_at
+    if webhook.previous_secret_encrypted and expires and expires > utcnow():
+        previous = decrypt_secret(webhook.previous_secret_encrypted, master_key)
+        header += "," + sign(previous, timestamp, body).split(",", 1)[1]
+    return header
+
+
+def rotate_webhook_secret(
+    webhook_id: str, merchant_id: str, overlap_seconds: int, master_key: str, actor: audit.Actor
+) -> CreatedWebhook:
+    """A new signing secret (returned once); the old one also signs for `overlap_seconds`."""
+    if not 0 <= overlap_seconds <= 30 * 86400:
+        raise ValidationFailed([FieldError("overlap_seconds", "must be 0 to 2592000")])
+    webhook = get_webhook(webhook_id, merchant_id)
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    until = utcnow() + dt.timedelta(seconds=overlap_seconds)
+    webhook.previous_secret_encrypted = webhook.secret_encrypted
+    webhook.previous_secret_expires_at = until
+    webhook.secret_encrypted = encrypt_secret(secret, master_key)
+    audit.record(actor, "webhook.rotate_secret", "webhook", webhook.id,
+                 after={"previous_secret_expires_at": until.isoformat()})
+    db.session.commit()
+    return CreatedWebhook(webhook, secret)
+
+
 # --- endpoints ---
 
 
@@ -240,13 +268,12 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tup
 def _attempt(delivery: WebhookDelivery, webhook: Webhook, settings: DeliverySettings) -> bool:
     """Send one delivery once, record the attempt and schedule a retry; True when delivered."""
     body = delivery.body.encode()
-    secret = decrypt_secret(webhook.secret_encrypted, settings.master_key)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "orderprocessing-webhooks/1",
         "X-Webhook-Id": delivery.id,
         "X-Webhook-Event": delivery.event_type,
-        SIGNATURE_HEADER: sign(secret, int(time.time()), body),
+        SIGNATURE_HEADER: signature_header(webhook, settings.master_key, int(time.time()), body),
     }
     db.session.commit()  # no transaction (or SQLite lock) held across the network call
     started = time.perf_counter()

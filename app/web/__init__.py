@@ -8,6 +8,7 @@ from app.web import (  # noqa: E402,F401  (register routes)
     admin,
     audit,
     auth_views,
+    chaos,
     filters,
     flags,
     kb,

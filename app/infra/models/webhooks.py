@@ -22,6 +22,9 @@ class Webhook(db.Model):
     # The signing secret, encrypted with WEBHOOK_MASTER_KEY (Fernet); shown in clear only once.
     secret_encrypted: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # After a secret rotation, deliveries are signed with both secrets until this time passes.
+    previous_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    previous_secret_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Deleted endpoints keep their delivery history; nothing new is sent to them.
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
