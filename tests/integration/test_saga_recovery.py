@@ -1,0 +1,66 @@
+"""Recovery from the database: Redis flushed with sagas in flight loses none of them, and two
+schedulers started together act as one."""
+
+import time
+
+import pytest
+
+from tests.helpers import order_body
+from tests.integration.saga_support import (
+    integrity_problems,
+    ledger,
+    merchant_with_stock,
+    statuses,
+    wait_until_final,
+)
+from tests.servers import SchedulerProcess, WorkerProcess, settings_of
+
+
+@pytest.mark.slow
+def test_redis_flushed_while_orders_are_in_flight_loses_none_of_them(app, tmp_path):
+    client = app.test_client()
+    merchant = merchant_with_stock(app, client, stock=100)
+    settings = {
+        **settings_of(app),
+        "SAGA_LEASE_SECONDS": 2,
+        "SAGA_STUCK_AFTER_SECONDS": 1,
+        "PAYMENT_SIMULATOR_LATENCY_MS": 100,
+    }
+    ids = [
+        client.post("/api/v1/orders", json=order_body(), headers=merchant).get_json()["id"]
+        for _ in range(15)
+    ]
+    with WorkerProcess(settings, tmp_path) as worker:
+        deadline = time.monotonic() + 30
+        while not any(s == "completed" for s, _ in statuses(app, ids).values()):
+            assert time.monotonic() < deadline, worker.log_text()[-2000:]
+            time.sleep(0.05)
+        app.extensions["redis"].flushdb()  # a Redis restart that lost its data: queued jobs gone
+        with SchedulerProcess(settings, tmp_path, name="a"), SchedulerProcess(
+            settings, tmp_path, name="b"
+        ):
+            final = wait_until_final(app, ids, timeout=60)
+    assert set(final.values()) == {("completed", None)}
+    assert all(ledger(app, order_id) == {"capture": 1, "refund": 0} for order_id in ids)
+    assert integrity_problems(app) == []
+
+
+def test_two_schedulers_share_one_leader_and_only_it_requeues(app, client):
+    from app.infra.queue import SAGA_QUEUE
+    from worker.scheduler import Scheduler
+
+    merchant = merchant_with_stock(app, client, stock=10)
+    order_id = client.post("/api/v1/orders", json=order_body(), headers=merchant).get_json()["id"]
+    redis = app.extensions["redis"]
+    redis.flushdb()
+    app.config["SAGA_STUCK_AFTER_SECONDS"] = 0
+    first, second = Scheduler(app, 1), Scheduler(app, 1)
+    assert first.is_leader() and not second.is_leader()
+    queue = app.extensions["job_queue"].queue(SAGA_QUEUE)
+    second.tick()
+    assert queue.count == 0  # the follower did nothing
+    first.tick()
+    first.tick()  # the recovery job is deduplicated while it waits
+    assert queue.job_ids == [f"saga-{order_id}"]
+    redis.delete(first.key)  # the leader died: its lease lapses
+    assert second.is_leader() and not first.is_leader()
