@@ -13,6 +13,7 @@ def register_commands(app: Flask) -> None:
     )
     from app.cli.secrets import secrets_group
     from app.cli.seed import seed_demo_command
+    from app.cli.smoke import smoke_test_command
     from app.cli.users import users_group
 
     app.cli.add_command(users_group)
@@ -24,3 +25,4 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(profile_request_command)
     app.cli.add_command(profile_saga_command)
     app.cli.add_command(secrets_group)
+    app.cli.add_command(smoke_test_command)
