@@ -260,7 +260,7 @@ class LiveStateCollector:
     def _database_state(self):
         from sqlalchemy import func, select
 
-        from app.domain.orders import FINAL_STATUSES
+        from app.domain.orders import FINAL_STATUSES, OrderStatus
         from app.extensions import db
         from app.infra.models import Order
         from app.infra.models.base import utcnow
@@ -277,7 +277,8 @@ class LiveStateCollector:
                     select(func.count())
                     .select_from(Order)
                     .where(
-                        Order.status.notin_(list(FINAL_STATUSES)), Order.updated_at < cutoff
+                        Order.status.in_(sorted(set(OrderStatus) - FINAL_STATUSES)),
+                        Order.updated_at < cutoff,
                     )
                 ).scalar_one()
         except Exception as exc:  # noqa: BLE001

@@ -22,6 +22,9 @@ class Order(db.Model):
         # Dashboard: the failure-reason filter (newest first) and the finished-orders charts.
         Index("ix_orders_failure_reason_seq", "failure_reason", "seq"),
         Index("ix_orders_finished_at", "finished_at"),
+        # A merchant's orders in one status, newest first; the SLO scan of unfinished orders.
+        Index("ix_orders_merchant_status_seq", "merchant_id", "status", "seq"),
+        Index("ix_orders_status_created", "status", "created_at"),
         CheckConstraint("total_amount >= 0", name="total_not_negative"),
     )
     seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
