@@ -132,3 +132,20 @@ def test_a_request_id_sent_with_an_order_is_on_every_worker_log_line_for_it(sqli
     assert len(about_order) >= 4
     assert all(line.get("request_id") == "trace-order-4711" for line in about_order), about_order
     assert all(line.get("order_id") == order_id for line in about_order)
+
+
+def test_a_plain_gunicorn_start_sets_up_its_own_multiprocess_directory(sqlite_app, tmp_path):
+    settings = settings_of(sqlite_app)
+    with GunicornServer(settings, tmp_path, workers=2) as server:  # no PROMETHEUS_MULTIPROC_DIR
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            statuses = list(pool.map(
+                lambda _: requests.get(server.url + "/api/v1/orders/ord_x", timeout=10).status_code,
+                range(20),
+            ))
+        assert statuses == [401] * 20
+        scrapes = [scrape_url(server.url) for _ in range(6)]
+    directory = tmp_path / "instance" / "prometheus"
+    assert str(directory) == settings["INSTANCE_PATH"] + "/prometheus"
+    assert any(directory.glob("counter_*.db"))
+    key = ("http_requests_total", (("endpoint", "/api/v1/orders/<order_id>"), ("status", "401")))
+    assert [samples[key] for samples in scrapes] == [20] * 6
