@@ -35,17 +35,26 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,79}$")
 
 ORDERS_KILL_SWITCH = "orders_kill_switch"
 PAYMENT_HOLD = "payment_hold"
-# The flags the system itself honours: seeded by seed-demo (and created off on first use).
-BUILTIN_FLAGS: dict[str, tuple[str, str]] = {
+DASHBOARD_AUTO_REFRESH = "dashboard_auto_refresh"
+# The flags the system itself honours: (type, description, initial state); seeded by seed-demo.
+BUILTIN_FLAGS: dict[str, tuple[str, str, bool]] = {
     ORDERS_KILL_SWITCH: (
         "kill_switch",
         "Refuse new orders: POST /api/v1/orders answers 503 with Retry-After. Orders already "
         "placed keep being processed.",
+        False,
     ),
     PAYMENT_HOLD: (
         "kill_switch",
         "Hold every saga before capture_payment (payment provider incident). Held orders wait, "
         "they do not fail, and continue within seconds of switching this off.",
+        False,
+    ),
+    DASHBOARD_AUTO_REFRESH: (
+        "operational",
+        "Auto-refresh of the shift view, order and queue pages; switch off to shed dashboard "
+        "load during an incident (pages still work, they just stop polling).",
+        True,
     ),
 }
 
@@ -102,9 +111,11 @@ def _cache() -> FlagSnapshotCache:
     return cache
 
 
-def is_enabled(name: str, merchant_id: str | None = None) -> bool:
-    """Is the flag on (for this merchant)? Answers from the process snapshot (<= 5 s old)."""
-    return flag_is_on(_cache().get().get(name), merchant_id)
+def is_enabled(name: str, merchant_id: str | None = None, default: bool = False) -> bool:
+    """Is the flag on (for this merchant)? From the process snapshot (<= 5 s old); `default`
+    answers while the flag does not exist."""
+    flag = _cache().get().get(name)
+    return default if flag is None else flag_is_on(flag, merchant_id)
 
 
 def list_flags() -> list[FeatureFlag]:
@@ -225,9 +236,9 @@ def ensure_builtin_flags(actor: Actor = SYSTEM) -> list[str]:
     """Create the flags the system honours (off) where missing; the names created."""
     existing = set(db.session.scalars(select(FeatureFlag.name)))
     created = []
-    for name, (flag_type, description) in BUILTIN_FLAGS.items():
+    for name, (flag_type, description, initially) in BUILTIN_FLAGS.items():
         if name not in existing:
-            set_flag(name, actor=actor, create_type=flag_type, description=description,
-                     reason="built-in flag")
+            set_flag(name, enabled=initially, actor=actor, create_type=flag_type,
+                     description=description, reason="built-in flag")
             created.append(name)
     return created

@@ -28,8 +28,7 @@ def _problem_text(exc: Exception) -> str:
 
 def _users_page(create: CreateUserForm | None = None, status: int = 200):
     return render_template(
-        "admin/users.html", users=accounts.list_users(), create=create or CreateUserForm(),
-        role_form=ChangeRoleForm, reason_form=ReasonForm,
+        "admin/users.html", users=accounts.list_users(), create=create or CreateUserForm()
     ), status
 
 
@@ -81,7 +80,7 @@ def _merchants_page(status: int = 200, new_key=None, create=None, key_form=None)
     return render_template(
         "admin/merchants.html", merchants=accounts.list_merchants_with_keys(),
         create=create or CreateMerchantForm(), key_form=key_form or CreateApiKeyForm(),
-        revoke_form=ReasonForm, new_key=new_key,
+        new_key=new_key,
     ), status
 
 

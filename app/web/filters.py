@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from app.services import flags
 from app.web import web
 
 
@@ -27,3 +28,9 @@ def milliseconds(value: float | None) -> str:
     if value is None:
         return ""
     return f"{value:,.0f} ms" if value >= 10 else f"{value:.1f} ms"
+
+
+@web.app_context_processor
+def dashboard_switches() -> dict:
+    """The operational flag pages read for their auto-refresh (progressive enhancement)."""
+    return {"auto_refresh": lambda: flags.is_enabled(flags.DASHBOARD_AUTO_REFRESH, default=True)}

@@ -11,9 +11,17 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-ROLE_CHOICES = [("viewer", "viewer"), ("operator", "operator"), ("admin", "admin")]
+
+def choices(values) -> list[SelectChoice]:
+    """"any" first, then the values (a dict gives value -> label)."""
+    labels = values if isinstance(values, dict) else {v: v for v in values}
+    return [SelectChoice("", "any")] + [SelectChoice(v, label) for v, label in labels.items()]
+
+
+ROLE_CHOICES = [SelectChoice("viewer"), SelectChoice("operator"), SelectChoice("admin")]
 
 
 class ReasonForm(FlaskForm):
@@ -82,6 +90,6 @@ class AuditFilterForm(FlaskForm):
     target_id = StringField("Target id", validators=[Optional(), Length(max=200)])
     source = SelectField(
         "Source",
-        choices=[("", "any"), ("web", "web"), ("api", "api"), ("cli", "cli"), ("system", "system")],
+        choices=choices(("web", "api", "cli", "system")),
         validators=[Optional()],
     )

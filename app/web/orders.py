@@ -9,7 +9,7 @@ from app.auth.decorators import require_permission
 from app.domain.errors import Conflict, NotFound, ValidationFailed
 from app.services import dashboard, flags, interventions, orders
 from app.web import web
-from app.web.ops_forms import ConfirmForm, OrderFilterForm
+from app.web.ops_forms import ConfirmForm, OrderFilterForm, choices
 
 ORDER_ACTIONS = {
     "retry": ("Retry the saga", interventions.retry_saga, "The saga is queued again."),
@@ -20,9 +20,9 @@ ORDER_ACTIONS = {
 
 def _filter_form() -> OrderFilterForm:
     form = OrderFilterForm(request.args)
-    form.status.choices = [("", "any")] + [(s, s) for s in dashboard.ORDER_STATUSES]
-    form.merchant.choices = [("", "any")] + list(dashboard.merchant_names().items())
-    form.failure_reason.choices = [("", "any")] + [(r, r) for r in dashboard.failure_reasons()]
+    form.status.choices = choices(dashboard.ORDER_STATUSES)
+    form.merchant.choices = choices(dashboard.merchant_names())
+    form.failure_reason.choices = choices(dashboard.failure_reasons())
     return form
 
 
@@ -48,7 +48,7 @@ def order_list():
     args = {k: v for k, v in request.args.items() if k != "cursor" and v}
     return render_template(
         "orders/list.html", form=form, page=page, error=error, args=args,
-        merchants=dict(form.merchant.choices),
+        merchants=dashboard.merchant_names(),
     ), status
 
 

@@ -158,3 +158,15 @@ def test_payment_hold_makes_sagas_wait_before_payment_then_finish_once_lifted(ap
     drain_queues(app)
     with app.app_context():
         assert orders.get_order(order_id).status == "completed"
+
+
+def test_the_auto_refresh_switch_turns_page_polling_off_and_on(sqlite_app):
+    from app.services import flags
+
+    viewer = staff_client(sqlite_app, "viewer")
+    assert 'data-refresh-seconds="30"' in viewer.get("/").get_data(as_text=True)  # default on
+    _seed_flags(sqlite_app)
+    _set(sqlite_app, flags.DASHBOARD_AUTO_REFRESH, False)
+    page = viewer.get("/").get_data(as_text=True)
+    assert 'data-refresh-seconds="0"' in page and "refreshes every" not in page
+    assert 'data-refresh-seconds="0"' in viewer.get("/queues").get_data(as_text=True)

@@ -1,0 +1,192 @@
+"""The shift view, the order list and the order page with its retry and cancel actions."""
+
+from __future__ import annotations
+
+from tests.helpers import drain_queues
+from tests.web.dashboard_support import (
+    audit_entries,
+    page_token,
+    place,
+    post_form,
+    shop,
+    staff_client,
+)
+
+
+def _confirm(client, path: str, reason: str | None = "customer called, ticket 42"):
+    data = {"confirm": "y"}
+    if reason is not None:
+        data["reason"] = reason
+    return post_form(client, path, data, page=path)
+
+
+def test_shift_view_shows_charts_queues_and_the_newest_failures_with_links(app):
+    api, _, headers = shop(app)
+    ok = place(api, headers)
+    declined = place(api, headers, token="tok_chargeDeclined")
+    drain_queues(app)
+    viewer = staff_client(app, "viewer")
+    page = viewer.get("/").get_data(as_text=True)
+    assert page.count("<svg class=\"chart\"") == 4
+    assert f'href="/orders/{declined}"' in page
+    assert f'href="/orders/{ok}"' not in page  # only failures are listed
+    assert "sagas" in page and "SLO" in page
+    assert 'src="/static/js/refresh.js"' in page and "<script>" not in page
+
+
+def test_order_list_filters_by_status_reason_merchant_dates_and_search(app):
+    api, merchant_id, headers = shop(app)
+    ok = place(api, headers)
+    declined = place(api, headers, token="tok_chargeDeclined")
+    drain_queues(app)
+    viewer = staff_client(app, "viewer")
+
+    def ids(query: str) -> str:
+        response = viewer.get("/orders?" + query)
+        assert response.status_code == 200, query
+        return response.get_data(as_text=True)
+
+    assert declined in ids("status=failed") and ok not in ids("status=failed")
+    page = ids("failure_reason=payment_declined")
+    assert declined in page and ok not in page
+    both = ids(f"merchant={merchant_id}")
+    assert declined in both and ok in both
+    assert ok in ids(f"q={ok}") and declined not in ids(f"q={ok}")
+    assert ok in ids("q=ana@example.com")
+    assert ok not in ids("created_to=2020-01-01")
+    assert ok in ids("created_from=2020-01-01")
+    bad = viewer.get("/orders?created_from=yesterday")
+    assert bad.status_code == 400 and "Not a valid date" in bad.get_data(as_text=True)
+
+
+def test_order_list_pages_through_all_orders_without_repeats(sqlite_app):
+    from app.services import orders
+    from tests.helpers import order_body
+
+    _, merchant_id, _ = shop(sqlite_app)
+
+    class NoQueue:
+        def enqueue_saga(self, order_id, *, request_id=None):
+            return None
+
+    with sqlite_app.app_context():
+        placed = {orders.place_order(merchant_id, order_body(), NoQueue()).id for _ in range(60)}
+    viewer = staff_client(sqlite_app, "viewer")
+    import re
+
+    seen, url = [], "/orders"
+    while url:
+        html = viewer.get(url).get_data(as_text=True)
+        seen += re.findall(r'<a href="/orders/(ord_\w+)"><code>', html)
+        more = re.search(r'href="(/orders\?cursor=[^"]+)"', html)
+        url = more.group(1).replace("&amp;", "&") if more else None
+    assert len(seen) == len(set(seen)) == 60 and set(seen) == placed
+
+
+def test_order_page_shows_one_timeline_with_attempts_errors_and_compensations(app):
+    api, _, headers = shop(app)
+    declined = place(api, headers, token="tok_chargeDeclined")
+    drain_queues(app)
+    viewer = staff_client(app, "viewer")
+    page = viewer.get(f"/orders/{declined}").get_data(as_text=True)
+    for expected in ("order.created", "reserve_inventory · attempt 1", "capture_payment · attempt 1",
+                     "release_inventory", "order.failed", " ms</td>", "Ana", "SKU-1"):
+        assert expected in page, expected
+    assert "kind-compensation" in page
+    assert viewer.get("/orders/ord_nope").status_code == 404
+
+
+def test_operator_cancels_a_pending_order_with_a_reason_and_it_ends_cancelled(app):
+    api, _, headers = shop(app)
+    order_id = place(api, headers)
+    operator = staff_client(app, "operator")
+    path = f"/orders/{order_id}/cancel"
+    assert _confirm(operator, path, reason=None).status_code == 400  # a reason is required
+    assert audit_entries(app, "order.cancel") == []
+    response = _confirm(operator, path)
+    assert response.status_code == 302
+    drain_queues(app)
+    from app.services import orders
+
+    with app.app_context():
+        assert orders.get_order(order_id).status == "cancelled"
+    entry = audit_entries(app, "order.cancel")[0]
+    assert entry.actor == operator.username and entry.reason == "customer called, ticket 42"
+    assert entry.before == {"status": "pending"}
+    # Final now: a second cancel is refused with a message and no new audit entry.
+    _confirm(operator, path)
+    assert len(audit_entries(app, "order.cancel")) == 1
+
+
+def test_operator_retries_a_stuck_saga_and_it_completes(app):
+    api, _, headers = shop(app)
+    order_id = place(api, headers)
+    with app.app_context():  # the job is lost (a flushed Redis): the order is stuck pending
+        app.extensions["job_queue"].queue("sagas").empty()
+    drain_queues(app)
+    operator = staff_client(app, "operator")
+    assert _confirm(operator, f"/orders/{order_id}/retry").status_code == 302
+    drain_queues(app)
+    from app.services import orders
+
+    with app.app_context():
+        assert orders.get_order(order_id).status == "completed"
+    assert audit_entries(app, "order.retry_saga")[0].target_id == order_id
+
+
+def test_a_failed_order_cannot_be_retried_and_the_page_says_why(sqlite_app):
+    api, _, headers = shop(sqlite_app)
+    declined = place(api, headers, token="tok_chargeDeclined")
+    drain_queues(sqlite_app)
+    operator = staff_client(sqlite_app, "operator")
+    confirm_page = operator.get(f"/orders/{declined}/retry").get_data(as_text=True)
+    assert "failed order is final" in confirm_page and 'type="submit" class="primary"' not in (
+        confirm_page)
+    response = operator.post(f"/orders/{declined}/retry", data={
+        "csrf_token": page_token(operator), "reason": "try again", "confirm": "y"})
+    assert response.status_code == 302
+    followed = operator.get(response.headers["Location"]).get_data(as_text=True)
+    assert "failed order is final" in followed
+    assert audit_entries(sqlite_app, "order.retry_saga") == []
+
+
+def test_pages_carry_security_headers_and_next_only_goes_to_local_paths(sqlite_app):
+    from tests.helpers import create_user, csrf_token_from
+
+    viewer = staff_client(sqlite_app, "viewer")
+    for path in ("/", "/orders", "/queues", "/flags", "/login"):
+        headers = viewer.get(path).headers
+        csp = headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert "frame-ancestors 'none'" in csp
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"]
+    create_user(sqlite_app, "nextuser", "viewer")
+    for target, expected in (("/orders?status=failed", "/orders?status=failed"),
+                             ("https://evil.example/", "/"), ("//evil.example", "/"),
+                             ("/\\evil.example", "/")):
+        client = sqlite_app.test_client()
+        token = csrf_token_from(client.get("/login").get_data(as_text=True))
+        from tests.conftest import PASSWORD
+
+        response = client.post("/login", query_string={"next": target},
+                               data={"username": "nextuser", "password": PASSWORD,
+                                     "csrf_token": token})
+        assert response.headers["Location"] == expected, target
+    anonymous = sqlite_app.test_client().get("/orders?status=failed")
+    assert anonymous.status_code == 302
+    assert "next=/orders?status%3Dfailed" in anonymous.headers["Location"] or (
+        "next=%2Forders" in anonymous.headers["Location"])
+
+
+def test_session_cookie_is_httponly_lax_and_secure_in_production():
+    from app.factory import flask_config
+    from config import load_settings
+
+    production = flask_config(load_settings(overrides={
+        "ENV": "production", "SECRET_KEY": "x" * 40, "JWT_SIGNING_KEY": "y" * 40,
+        "WEBHOOK_MASTER_KEY": "z" * 40, "DATABASE_URL": "sqlite://",
+    }))
+    assert production["SESSION_COOKIE_SECURE"] is True
+    assert production["SESSION_COOKIE_HTTPONLY"] is True
+    assert production["SESSION_COOKIE_SAMESITE"] == "Lax"

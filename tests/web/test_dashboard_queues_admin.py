@@ -1,0 +1,140 @@
+"""Queues (failed jobs, requeue/delete, pause honoured by the worker), admin pages and the audit log."""
+
+from __future__ import annotations
+
+from tests.helpers import drain_queues
+from tests.web.dashboard_support import audit_entries, place, post_form, shop, staff_client
+
+
+def _confirm(client, path: str, reason: str = "incident INC-9 cleanup", **extra):
+    return post_form(client, path, {"confirm": "y", "reason": reason, **extra}, page=path)
+
+
+def _fail_a_job(app) -> str:
+    """A job that raises in the real worker (int('not a number')), left in the failed registry."""
+    with app.app_context():
+        job = app.extensions["job_queue"].queue("default").enqueue("builtins.int", "not a number")
+    drain_queues(app)
+    return job.id
+
+
+def test_queues_page_lists_failed_jobs_with_their_error_and_operators_requeue_and_delete(app):
+    job_id = _fail_a_job(app)
+    operator = staff_client(app, "operator")
+    page = operator.get("/queues").get_data(as_text=True)
+    assert job_id in page and "ValueError: invalid literal for int()" in page
+
+    response = _confirm(operator, f"/queues/default/requeue?job_id={job_id}", job_id=job_id)
+    assert response.status_code == 302
+    with app.app_context():
+        assert app.extensions["job_queue"].queue("default").count == 1
+    drain_queues(app)  # fails again
+    assert _confirm(operator, "/queues/default/delete").status_code == 302
+    page = operator.get("/queues").get_data(as_text=True)
+    assert job_id not in page
+    requeued = audit_entries(app, "queue.requeue_failed")[0]
+    deleted = audit_entries(app, "queue.delete_failed")[0]
+    assert requeued.before == {"job_ids": [job_id]} and deleted.after == {"count": 1}
+    assert deleted.actor == operator.username and deleted.reason == "incident INC-9 cleanup"
+
+
+def test_a_viewer_sees_queues_but_has_no_actions(sqlite_app):
+    _fail_a_job(sqlite_app)
+    viewer = staff_client(sqlite_app, "viewer")
+    page = viewer.get("/queues").get_data(as_text=True)
+    assert "ValueError" in page and "Requeue" not in page and "Pause" not in page
+    assert viewer.get("/queues/default/requeue").status_code == 403
+
+
+def test_a_paused_queue_is_not_worked_until_resumed(app):
+    from app.services import orders
+
+    api, _, headers = shop(app)
+    operator = staff_client(app, "operator")
+    assert _confirm(operator, "/queues/sagas/pause").status_code == 302
+    order_id = place(api, headers)
+    drain_queues(app)  # the real worker skips the paused queue
+    with app.app_context():
+        assert orders.get_order(order_id).status == "pending"
+        assert app.extensions["job_queue"].queue("sagas").count == 1
+    assert "paused" in operator.get("/queues").get_data(as_text=True)
+    assert _confirm(operator, "/queues/sagas/resume").status_code == 302
+    drain_queues(app)
+    with app.app_context():
+        assert orders.get_order(order_id).status == "completed"
+    assert [e.action for e in audit_entries(app, None)][:2] == ["queue.resume", "queue.pause"]
+
+
+def test_admin_creates_a_user_changes_the_role_and_disables_them(app):
+    from tests.conftest import PASSWORD
+    from tests.helpers import web_login
+
+    admin = staff_client(app, "admin")
+    response = post_form(admin, "/admin/users", {
+        "username": "night-shift", "password": PASSWORD, "role": "viewer"}, page="/admin/users")
+    assert response.status_code == 302
+    from app.services import accounts
+
+    with app.app_context():
+        user = next(u for u in accounts.list_users() if u.username == "night-shift")
+    short = post_form(admin, "/admin/users", {
+        "username": "x2", "password": "short", "role": "viewer"}, page="/admin/users")
+    assert short.status_code == 400
+    assert post_form(admin, f"/admin/users/{user.id}/role",
+                     {"role": "operator", "reason": "promoted"}, page="/admin/users"
+                     ).status_code == 302
+    assert post_form(admin, f"/admin/users/{user.id}/disable",
+                     {"reason": "left the team"}, page="/admin/users").status_code == 302
+    assert web_login(app.test_client(), "night-shift").status_code == 401
+    role = audit_entries(app, "user.change_role")[0]
+    assert role.before == {"role": "viewer"} and role.after == {"role": "operator"}
+    assert audit_entries(app, "user.disable")[0].reason == "left the team"
+    # An admin cannot lock themselves out.
+    with app.app_context():
+        me = next(u for u in accounts.list_users() if u.username == admin.username)
+    assert post_form(admin, f"/admin/users/{me.id}/disable", {"reason": "oops"},
+                     page="/admin/users").status_code == 409
+
+
+def test_admin_creates_a_merchant_and_a_key_shown_once_then_revokes_it(sqlite_app):
+    admin = staff_client(sqlite_app, "admin")
+    assert post_form(admin, "/admin/merchants", {"name": "Night Market"},
+                     page="/admin/merchants").status_code == 302
+    from app.services import accounts
+
+    with sqlite_app.app_context():
+        merchant = next(m for m, _ in accounts.list_merchants_with_keys()
+                        if m.name == "Night Market")
+    created = post_form(admin, f"/admin/merchants/{merchant.id}/api-keys", {"name": "checkout"},
+                        page="/admin/merchants")
+    assert created.status_code == 201 and created.headers["Cache-Control"] == "no-store"
+    import re
+
+    plain = re.search(r'<code class="secret">([^<]+)</code>', created.get_data(as_text=True))[1]
+    api = sqlite_app.test_client()
+    assert api.get("/api/v1/products", headers={"X-API-Key": plain}).status_code == 200
+    assert plain not in admin.get("/admin/merchants").get_data(as_text=True)
+
+    with sqlite_app.app_context():
+        key = accounts.list_merchants_with_keys()[0][1][0]
+    assert post_form(admin, f"/admin/api-keys/{key.id}/revoke", {"reason": "leaked in a log"},
+                     page="/admin/merchants").status_code == 302
+    assert api.get("/api/v1/products", headers={"X-API-Key": plain}).status_code == 401
+    assert audit_entries(sqlite_app, "api_key.revoke")[0].reason == "leaked in a log"
+
+
+def test_audit_page_filters_entries_and_shows_before_after_and_reason(sqlite_app):
+    from app.services import flags
+
+    with sqlite_app.app_context():
+        flags.ensure_builtin_flags()
+    admin = staff_client(sqlite_app, "admin")
+    post_form(admin, "/flags/payment_hold", {
+        "payment_hold-enabled": "y", "payment_hold-rollout_percentage": "100",
+        "payment_hold-reason": "provider down"}, page="/flags")
+    page = admin.get("/audit?action=flag.update").get_data(as_text=True)
+    assert "provider down" in page and admin.username in page
+    assert '"enabled": false' in page and '"enabled": true' in page
+    assert "user.create" not in page  # filtered out
+    assert "user.create" in admin.get("/audit").get_data(as_text=True)
+    assert admin.get("/audit?cursor=garbage").status_code == 400
