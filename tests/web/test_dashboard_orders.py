@@ -89,8 +89,9 @@ def test_order_page_shows_one_timeline_with_attempts_errors_and_compensations(ap
     drain_queues(app)
     viewer = staff_client(app, "viewer")
     page = viewer.get(f"/orders/{declined}").get_data(as_text=True)
-    for expected in ("order.created", "reserve_inventory · attempt 1", "capture_payment · attempt 1",
-                     "release_inventory", "order.failed", " ms</td>", "Ana", "SKU-1"):
+    for expected in ("order.created", "reserve_inventory · attempt 1",
+                     "capture_payment · attempt 1", "release_inventory", "order.failed",
+                     " ms</td>", "Ana", "SKU-1"):
         assert expected in page, expected
     assert "kind-compensation" in page
     assert viewer.get("/orders/ord_nope").status_code == 404

@@ -1,4 +1,4 @@
-"""Queues (failed jobs, requeue/delete, pause honoured by the worker), admin pages and the audit log."""
+"""Queues (failed jobs, requeue/delete, pause honoured by workers), admin pages, the audit log."""
 
 from __future__ import annotations
 
