@@ -115,7 +115,7 @@ def test_an_operations_shift(browser, shift_system):
     for step in (1, 2):
         operator.click(f"text=Mark step {step} done")
         operator.wait_for_load_state()
-    assert operator.locator("li.step.done").count() == 2
+    assert operator.locator("li.rb-step.done").count() == 2
     shot(operator, system, "05-runbook-run")
 
     # The held order: the operator retries its saga, confirming with a reason.

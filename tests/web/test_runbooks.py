@@ -43,7 +43,7 @@ def test_every_seeded_step_leads_somewhere_real(sqlite_app):
     for spec in RUNBOOKS:
         page = viewer.get(f"/runbooks/{spec.slug}")
         assert page.status_code == 200, spec.slug
-        assert page.get_data(as_text=True).count('<li class="step') == len(spec.steps)
+        assert page.get_data(as_text=True).count('<li class="rb-step') == len(spec.steps)
         for step in spec.steps:
             assert step.command or step.link_path or step.body, (spec.slug, step.title)
             if step.link_path:
