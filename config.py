@@ -92,6 +92,9 @@ DEFAULTS: dict[str, Any] = {
     "TLS_CERT_FILE": "",
     "TLS_KEY_FILE": "",
     "TLS_CLIENT_CA_FILE": "",
+    # /.well-known/security.txt (RFC 9116): where to report a vulnerability.
+    "SECURITY_CONTACT": "mailto:security@orderprocessing.example",
+    "SECURITY_POLICY_URL": "",
     # API key rotation: the old key keeps working this long after a rotation.
     "API_KEY_ROTATION_OVERLAP_SECONDS": 86400,
     "DEMO_PASSWORD": "demo-password-123",

@@ -59,6 +59,7 @@ def _sqlite_query(terms: list[str], limit: int) -> tuple:
         # Only bound parameters vary; the statement's shape depends on the number of terms alone.
         per_term.append(_TERM_HITS.format(n=n))
     sql = (
+        # Reviewed (bandit B608): only the number of terms shapes the SQL; values are bound.
         "WITH hits(rowid) AS (" + " INTERSECT ".join(per_term) + "), "  # noqa: S608
         "ranked AS (SELECT rowid, bm25(kb_articles_fts, 10.0, 10.0, 3.0, 1.0) AS score "
         "FROM kb_articles_fts WHERE kb_articles_fts MATCH :any) "

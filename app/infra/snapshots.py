@@ -204,7 +204,8 @@ def schema_revision(tables: dict[str, dict], connection: Connection) -> str | No
     """The Alembic revision the database is at (None before any migration)."""
     if SCHEMA_TABLE not in tables:
         return None
-    return connection.execute(text(f"SELECT version_num FROM {SCHEMA_TABLE}")).scalar()  # noqa: S608
+    query = f"SELECT version_num FROM {SCHEMA_TABLE}"  # noqa: S608 - a constant table name
+    return connection.execute(text(query)).scalar()
 
 
 def holds_data(connection: Connection) -> bool:

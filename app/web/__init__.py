@@ -17,6 +17,7 @@ from app.web import (  # noqa: E402,F401  (register routes)
     queues,
     rendering,
     runbooks,
+    security_txt,
     shift,
     slo,
 )
