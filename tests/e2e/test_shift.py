@@ -8,12 +8,14 @@ order complete; a viewer is refused every change.
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+FLAG_PROPAGATION_SECONDS = 5
 
 
 def log_in(browser, system, username: str, errors: list[str]):
@@ -102,7 +104,9 @@ def test_an_operations_shift(browser, shift_system):
     assert "admin" in entry.inner_text()
     shot(admin, system, "04-audit-flag")
 
-    # Meanwhile an order arrives and waits before the payment step.
+    # Meanwhile an order arrives and waits before the payment step. The contract gives every
+    # process 5 s to see a flag change; the order comes after that, so the worker holds it.
+    time.sleep(FLAG_PROPAGATION_SECONDS)
     held = system.place_order("tok_visa")
     assert system.wait_for_status(held, {"processing", "completed", "failed"}) == "processing"
 
