@@ -7,13 +7,14 @@ import logging
 from flask import request
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from app.api import api
+from app.api.parsing import storable
 from app.auth.principals import has_credentials
-from app.domain.errors import Conflict, NotFound, ValidationFailed
+from app.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.problems import problem_response
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,28 @@ def require_header_credentials_for_session_users():
         from flask_login import logout_user
 
         logout_user()
+
+
+@api.before_request
+def reject_unstorable_parameters():
+    """A NUL or lone surrogate in a path or query parameter is a 422, not a database error."""
+    values = [*(request.view_args or {}).items(), *request.args.items(multi=True)]
+    bad = [name for name, value in values if isinstance(value, str) and not storable(value)]
+    if bad:
+        raise ValidationFailed(
+            [FieldError(name, "contains a NUL character or invalid Unicode") for name in bad]
+        )
+
+
+@api.errorhandler(DataError)
+def data_error(exc: DataError):
+    # The last line of defence: a value the database refuses (out of range, bad encoding).
+    log.warning("database refused a value: %s", type(exc.orig).__name__)
+    return problem_response(
+        422,
+        detail="A value is out of the range this API accepts.",
+        errors=[{"field": "body", "message": "a value is out of range"}],
+    )
 
 
 @api.errorhandler(ValidationFailed)

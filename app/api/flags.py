@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, StrictBool, StrictInt
+from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 from app.api import api
+from app.api.openapi import documented
 from app.api.parsing import parse_body
 from app.api.schemas import Strict
 from app.api.serializers import rfc3339
@@ -19,6 +20,20 @@ class FlagUpdate(Strict):
     enabled: StrictBool
     rollout_percentage: StrictInt | None = Field(default=None, ge=0, le=100)
     reason: str | None = Field(default=None, max_length=500)
+
+
+class FlagOut(BaseModel):
+    name: str
+    type: str
+    enabled: bool
+    rollout_percentage: int | None
+    description: str | None
+    updated_at: str | None
+    updated_by: str | None
+
+
+class FlagList(BaseModel):
+    data: list[FlagOut]
 
 
 def flag_json(flag) -> dict[str, Any]:
@@ -34,12 +49,17 @@ def flag_json(flag) -> dict[str, Any]:
 
 
 @api.get("/flags")
+@documented("Every feature flag", responses={200: FlagList}, tag="admin")
 @require_permission("flags:write")
 def list_flags():
     return {"data": [flag_json(f) for f in flags.list_flags()]}
 
 
 @api.put("/flags/<name>")
+@documented(
+    "Set a flag; every process follows within 5 s", body=FlagUpdate, responses={200: FlagOut},
+    tag="admin",
+)
 @require_permission("flags:write")
 def put_flag(name: str):
     body = parse_body(FlagUpdate)

@@ -156,6 +156,8 @@ def _operation(view, rule, method: str, components: dict[str, Any]) -> dict[str,
     errors = set(ALWAYS) | (set(WITH_AUTH) if protected else {401})
     if meta["body"] is not None or getattr(view, "idempotent", False):
         errors |= set(WITH_BODY) | {409}
+    if meta["query"] or rule.arguments:
+        errors.add(422)  # a malformed parameter
     if any(code >= 300 for code in meta["responses"]):
         errors -= set(meta["responses"])
     for status in sorted(errors):

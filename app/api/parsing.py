@@ -32,6 +32,36 @@ def _message(error: dict) -> str:
     return error["msg"]
 
 
+def storable(text: str) -> bool:
+    """False for text no database column can hold: NUL characters or lone surrogates."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def unstorable_fields(value, path: str = "") -> list[FieldError]:
+    """Every string (keys included) in a parsed JSON value that could not be stored."""
+    if isinstance(value, str):
+        return [] if storable(value) else [FieldError(path or "body", "contains a NUL "
+                                                      "character or invalid Unicode")]
+    if isinstance(value, list):
+        return [e for i, item in enumerate(value) for e in unstorable_fields(item, f"{path}[{i}]")]
+    if isinstance(value, dict):
+        errors = []
+        for key, item in value.items():
+            name = f"{path}.{key}" if path else str(key)
+            if not storable(str(key)):
+                errors.append(FieldError(path or "body", "a field name holds invalid characters"))
+            else:
+                errors += unstorable_fields(item, name)
+        return errors
+    return []
+
+
 def parse_body(model: type[Model]) -> Model:
     """The body as `model`: 415 for a non-JSON body, 400 for bad JSON, 422 for bad fields."""
     if request.mimetype != "application/json":
@@ -43,6 +73,9 @@ def parse_body(model: type[Model]) -> Model:
         abort(400, description="The body is not valid JSON.")
     if not isinstance(data, dict):
         raise ValidationFailed([FieldError("body", "must be a JSON object")])
+    bad_text = unstorable_fields(data)
+    if bad_text:
+        raise ValidationFailed(bad_text)
     try:
         return model.model_validate(data)
     except PydanticValidationError as exc:

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from app.domain.orders import FAILURE_REASONS, OrderStatus
+from app.domain.orders import FAILURE_REASONS, MAX_AMOUNT, OrderStatus
 
 
 class Strict(BaseModel):
@@ -39,7 +39,7 @@ class UserCreate(Strict):
 class ProductCreate(Strict):
     sku: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
     name: str = Field(min_length=1, max_length=200)
-    price: StrictInt = Field(ge=0, le=10**12)
+    price: StrictInt = Field(ge=0, le=MAX_AMOUNT)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     stock: StrictInt = Field(ge=0, le=10**9)
 
@@ -47,7 +47,7 @@ class ProductCreate(Strict):
 class ProductUpdate(Strict):
     # Optional but never null: an absent field is left alone, `null` is refused (422).
     name: str = Field(default=None, min_length=1, max_length=200)  # type: ignore[assignment]
-    price: StrictInt = Field(default=None, ge=0, le=10**12)  # type: ignore[assignment]
+    price: StrictInt = Field(default=None, ge=0, le=MAX_AMOUNT)  # type: ignore[assignment]
     stock: StrictInt = Field(default=None, ge=0, le=10**9)  # type: ignore[assignment]
 
 

@@ -43,6 +43,8 @@ _TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 
 MAX_LINES = 100
 MAX_QUANTITY = 1000
+# Amounts are stored as 32-bit integers (minor units): a larger total cannot be recorded.
+MAX_AMOUNT = 2**31 - 1
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
@@ -127,9 +129,10 @@ def price_order(
         )
         for sku, quantity in quantities.items()
     )
-    return PricedOrder(
-        lines=lines, total_amount=sum(line.line_total for line in lines), currency=currencies.pop()
-    )
+    total = sum(line.line_total for line in lines)
+    if total > MAX_AMOUNT:
+        raise ValidationFailed([FieldError("items", f"the order total exceeds {MAX_AMOUNT}")])
+    return PricedOrder(lines=lines, total_amount=total, currency=currencies.pop())
 
 
 def check_customer_and_address(
