@@ -98,14 +98,19 @@ def recent_runs(runbook: Runbook, limit: int = 10) -> list[RunbookRun]:
     )
 
 
-def get_run(slug: str, run_id: str) -> tuple[Runbook, RunbookRun]:
-    """A run of this runbook, or NotFound."""
+def get_run(slug: str, run_id: str, *, for_update: bool = False) -> tuple[Runbook, RunbookRun]:
+    """A run of this runbook, or NotFound; `for_update` locks it until the commit."""
     runbook = get_runbook(slug)
-    run = db.session.scalar(
+    query = (
         select(RunbookRun)
         .where(RunbookRun.id == run_id, RunbookRun.runbook_id == runbook.id)
         .options(selectinload(RunbookRun.ticks))
     )
+    if for_update:
+        # Two people ticking or finishing the same run at once take turns (PostgreSQL row lock;
+        # SQLite writers are already serialised by BEGIN IMMEDIATE).
+        query = query.with_for_update(of=RunbookRun).execution_options(populate_existing=True)
+    run = db.session.scalar(query)
     if run is None:
         raise NotFound("runbook run")
     return runbook, run
@@ -128,7 +133,7 @@ def start_run(slug: str, reason: str, actor: Actor) -> RunbookRun:
 
 def tick_step(slug: str, run_id: str, position: int, note: str, actor: Actor) -> RunbookRunStep:
     """Mark a step of an open run done; ticking a done step again changes nothing."""
-    runbook, run = get_run(slug, run_id)
+    runbook, run = get_run(slug, run_id, for_update=True)
     if run.finished_at is not None:
         raise Conflict("this run is finished; start a new one")
     if position not in {s.position for s in runbook.steps}:
@@ -152,7 +157,7 @@ def tick_step(slug: str, run_id: str, position: int, note: str, actor: Actor) ->
 
 def finish_run(slug: str, run_id: str, outcome: str, notes: str, actor: Actor) -> RunbookRun:
     """Close a run with its outcome; steps left unticked are named in the audit entry."""
-    runbook, run = get_run(slug, run_id)
+    runbook, run = get_run(slug, run_id, for_update=True)
     if run.finished_at is not None:
         raise Conflict("this run is already finished")
     if outcome not in OUTCOMES:
