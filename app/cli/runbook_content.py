@@ -6,7 +6,8 @@ Each step names the dashboard page or the command it needs.
 
 from __future__ import annotations
 
-from app.services.runbooks import RunbookSpec, StepSpec
+from app.domain.runbooks import StepSpec
+from app.services.runbooks import RunbookSpec
 
 FLASK = "flask --app wsgi"
 

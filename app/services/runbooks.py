@@ -9,6 +9,7 @@ from sqlalchemy.orm import selectinload
 
 from app.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.domain.ids import new_id
+from app.domain.runbooks import StepSpec, check_slug, format_steps, parse_steps
 from app.extensions import db
 from app.infra.models import Runbook, RunbookRun, RunbookRunStep, RunbookStep
 from app.infra.models.base import utcnow
@@ -19,17 +20,6 @@ OUTCOMES = ("resolved", "escalated", "abandoned")
 
 
 @dataclass(frozen=True)
-class StepSpec:
-    """One step as written: what to do, the command to run, the dashboard page it needs."""
-
-    title: str
-    body: str = ""
-    command: str | None = None
-    link_path: str | None = None
-    link_label: str | None = None
-
-
-@dataclass(frozen=True)
 class RunbookSpec:
     slug: str
     title: str
@@ -37,26 +27,83 @@ class RunbookSpec:
     steps: list[StepSpec] = field(default_factory=list)
 
 
+def _step_rows(steps: list[StepSpec]) -> list[RunbookStep]:
+    return [
+        RunbookStep(position=position, title=step.title, body=step.body, command=step.command,
+                    link_path=step.link_path, link_label=step.link_label)
+        for position, step in enumerate(steps, start=1)
+    ]
+
+
+def _snapshot(runbook: Runbook) -> dict[str, str]:
+    steps = [StepSpec(s.title, s.body, s.command, s.link_path, s.link_label) for s in runbook.steps]
+    return {"title": runbook.title, "summary": runbook.summary, "steps": format_steps(steps)}
+
+
 def ensure_runbook(spec: RunbookSpec, actor: Actor) -> bool:
     """Create the runbook unless its slug exists (staff edits are never overwritten)."""
     if db.session.scalar(select(Runbook.id).where(Runbook.slug == spec.slug)):
         return False
     runbook = Runbook(id=new_id("rb"), slug=spec.slug, title=spec.title, summary=spec.summary)
-    for position, step in enumerate(spec.steps, start=1):
-        runbook.steps.append(
-            RunbookStep(
-                position=position,
-                title=step.title,
-                body=step.body,
-                command=step.command,
-                link_path=step.link_path,
-                link_label=step.link_label,
-            )
-        )
+    runbook.steps.extend(_step_rows(spec.steps))
     db.session.add(runbook)
     audit.record(actor, "runbook.create", "runbook", spec.slug, after={"title": spec.title})
     db.session.commit()
     return True
+
+
+def _checked(title: str, summary: str, steps_text: str) -> tuple[str, str, list[StepSpec]]:
+    title, summary = (title or "").strip(), (summary or "").strip()
+    errors = []
+    try:
+        steps = parse_steps(steps_text)
+    except ValidationFailed as invalid:
+        errors.extend(invalid.errors)
+        steps = []
+    if not title:
+        errors.append(FieldError("title", "must not be empty"))
+    if not summary:
+        errors.append(FieldError("summary", "say when to use this runbook"))
+    if errors:
+        raise ValidationFailed(errors)
+    return title, summary, steps
+
+
+def create_runbook(slug: str, title: str, summary: str, steps_text: str, actor: Actor) -> Runbook:
+    """A new runbook written by staff; its slug is permanent (alerts link to it)."""
+    slug = check_slug(slug)
+    title, summary, steps = _checked(title, summary, steps_text)
+    if db.session.scalar(select(Runbook.id).where(Runbook.slug == slug)):
+        raise ValidationFailed([FieldError("slug", "a runbook with this slug exists")])
+    runbook = Runbook(id=new_id("rb"), slug=slug, title=title, summary=summary)
+    runbook.steps.extend(_step_rows(steps))
+    db.session.add(runbook)
+    audit.record(actor, "runbook.create", "runbook", slug, after=_snapshot(runbook))
+    db.session.commit()
+    return runbook
+
+
+def update_runbook(slug: str, title: str, summary: str, steps_text: str, actor: Actor) -> Runbook:
+    """Rewrite a runbook's text and steps; the audit entry keeps the previous version."""
+    title, summary, steps = _checked(title, summary, steps_text)
+    runbook = get_runbook(slug)
+    before = _snapshot(runbook)
+    runbook.title, runbook.summary = title, summary
+    runbook.steps.clear()
+    db.session.flush()  # the old positions go before the new ones take them
+    runbook.steps.extend(_step_rows(steps))
+    after = _snapshot(runbook)
+    if after == before:
+        db.session.rollback()
+        return get_runbook(slug)
+    runbook.updated_at = utcnow()
+    changed = [k for k in after if after[k] != before[k]]
+    audit.record(
+        actor, "runbook.update", "runbook", slug,
+        before={k: before[k] for k in changed}, after={k: after[k] for k in changed},
+    )
+    db.session.commit()
+    return runbook
 
 
 def list_runbooks() -> list[tuple[Runbook, int, RunbookRun | None]]:

@@ -22,6 +22,14 @@ class ArticleForm(FlaskForm):
     tags = StringField("Tags (space or comma separated)", validators=[Length(max=500)])
 
 
+class RunbookForm(FlaskForm):
+    slug = StringField("Link name (/runbooks/<slug>, permanent)", validators=[Length(max=80)])
+    title = StringField("Title", validators=[DataRequired(), Length(max=200)])
+    summary = TextAreaField("Symptoms and when to use it (Markdown)",
+                            validators=[DataRequired(), LONG_TEXT])
+    steps = TextAreaField("Steps", validators=[DataRequired(), Length(max=50_000)])
+
+
 class StartRunForm(FlaskForm):
     reason = StringField(
         "What prompted this run (alert, incident, drill)",

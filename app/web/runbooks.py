@@ -7,9 +7,16 @@ from flask import abort, flash, redirect, render_template, url_for
 from app.auth.actors import request_actor
 from app.auth.decorators import require_permission
 from app.domain.errors import Conflict, NotFound, ValidationFailed
+from app.domain.runbooks import StepSpec, format_steps
 from app.services import runbooks
 from app.web import web
-from app.web.knowledge_forms import FinishRunForm, StartRunForm, TickStepForm
+from app.web.knowledge_forms import (
+    FinishRunForm,
+    RunbookForm,
+    StartRunForm,
+    TickStepForm,
+    show_errors,
+)
 
 
 def _or_404(load, *args):
@@ -31,6 +38,31 @@ def runbook_page(slug: str):
     runbook = _or_404(runbooks.get_runbook, slug)
     return render_template("runbooks/runbook.html", runbook=runbook, form=StartRunForm(),
                            runs=runbooks.recent_runs(runbook))
+
+
+@web.route("/runbooks/new", methods=["GET", "POST"], endpoint="runbook_new")
+@web.route("/runbooks/<slug>/edit", methods=["GET", "POST"])
+@require_permission("knowledge:write")
+def runbook_edit(slug: str | None = None):
+    runbook = _or_404(runbooks.get_runbook, slug) if slug else None
+    form = RunbookForm(obj=runbook)
+    if runbook is not None and not form.is_submitted():
+        form.steps.data = format_steps([StepSpec(s.title, s.body, s.command, s.link_path,
+                                                 s.link_label) for s in runbook.steps])
+    if form.validate_on_submit():
+        values, actor = (form.title.data, form.summary.data, form.steps.data), request_actor("web")
+        try:
+            if runbook is None:
+                runbook = runbooks.create_runbook(form.slug.data, *values, actor)
+            else:
+                runbooks.update_runbook(runbook.slug, *values, actor)
+        except ValidationFailed as error:
+            show_errors(form, error)
+        else:
+            flash("Runbook saved.", "info")
+            return redirect(url_for("web.runbook_page", slug=runbook.slug))
+    status = 400 if form.is_submitted() else 200
+    return render_template("runbooks/form.html", form=form, runbook=runbook), status
 
 
 @web.post("/runbooks/<slug>/runs")

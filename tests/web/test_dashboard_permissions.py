@@ -35,7 +35,7 @@ CASES = [
     ({"GET"}, r"^/slo$", "read"),
     ({"GET", "POST"}, r"^/admin/", "admin"),
     ({"GET"}, r"^/audit$", "audit"),
-    ({"GET", "POST"}, r"^/(kb|postmortems)/(new|[^/]+/edit)$", "knowledge"),
+    ({"GET", "POST"}, r"^/(kb|runbooks|postmortems)/(new|[^/]+/edit)$", "knowledge"),
     ({"POST"}, r"^/(kb|runbooks|postmortems)/", "knowledge"),
     ({"GET"}, r"^/(kb|runbooks|postmortems)(/.*)?$", "read"),
 ]

@@ -153,3 +153,53 @@ def test_tick_without_csrf_token_is_refused(sqlite_app):
     run_url = start_run(operator)
     assert operator.post(f"{run_url}/steps/1", data={}).status_code == 400
     assert audit_entries(sqlite_app, "runbook_run.tick") == []
+
+
+def test_operator_edits_steps_and_the_audit_log_keeps_the_old_version(app):
+    seed(app)
+    operator = staff_client(app, "operator")
+    edit = "/runbooks/redis-down/edit"
+    form_page = operator.get(edit).get_data(as_text=True)
+    assert "## Confirm with the readiness probe" in form_page  # the steps, as editable text
+    steps = "## Ping Redis\n$ redis-cli ping\n-> /queues Queues\n\n## Reconcile\nMust exit 0."
+    response = submit(operator, edit, edit, {"title": "Redis down", "summary": "Redis is gone.",
+                                             "steps": steps})
+    assert response.status_code == 302
+    page = operator.get("/runbooks/redis-down").get_data(as_text=True)
+    assert page.count('<li class="rb-step') == 2 and "redis-cli ping" in page
+    [entry] = audit_entries(app, "runbook.update")
+    assert entry.actor == operator.username
+    assert entry.before["steps"].startswith("## Confirm with the readiness probe")
+    assert entry.after == {"title": "Redis down", "summary": "Redis is gone.", "steps": steps}
+
+
+def test_a_new_runbook_gets_a_permanent_slug(sqlite_app):
+    seed(sqlite_app)
+    operator = staff_client(sqlite_app, "operator")
+    data = {"slug": "webhook-backlog", "title": "Webhook backlog", "summary": "Deliveries lag.",
+            "steps": "## Look at the queue\n-> /queues Queues"}
+    response = submit(operator, "/runbooks/new", "/runbooks/new", data)
+    assert response.headers["Location"].endswith("/runbooks/webhook-backlog")
+    again = submit(operator, "/runbooks/new", "/runbooks/new", {**data, "title": "Other"})
+    assert again.status_code == 400 and "a runbook with this slug exists" in again.get_data(
+        as_text=True
+    )
+    [entry] = audit_entries(sqlite_app, "runbook.create")[-1:]
+    assert entry.target_id == "webhook-backlog" and entry.source == "web"
+
+
+def test_step_text_mistakes_get_a_form_message_and_change_nothing(sqlite_app):
+    seed(sqlite_app)
+    operator = staff_client(sqlite_app, "operator")
+    edit = "/runbooks/redis-down/edit"
+    response = submit(operator, edit, edit, {"title": "Redis down", "summary": "x",
+                                             "steps": "## Step\n-> javascript:alert(1) x"})
+    assert response.status_code == 400
+    assert "line 2: one link per step" in response.get_data(as_text=True)
+    assert audit_entries(sqlite_app, "runbook.update") == []
+    assert operator.get("/runbooks/redis-down").get_data(as_text=True).count(
+        '<li class="rb-step') == 6
+    viewer = staff_client(sqlite_app, "viewer")
+    assert viewer.get(edit).status_code == 403
+    assert submit(viewer, "/runbooks", edit, {"title": "x", "summary": "x",
+                                              "steps": "## x"}).status_code == 403
