@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, render_template, request, url_for
 
 from app.auth.actors import request_actor
 from app.auth.decorators import require_permission
 from app.domain.errors import NotFound, ValidationFailed
 from app.services import knowledge
 from app.web import web
-from app.web.knowledge_forms import ArticleForm, show_errors
+from app.web.knowledge_forms import ArticleForm, form_page, save_and_redirect
 
 
 def _article_input(form: ArticleForm) -> knowledge.ArticleInput:
@@ -56,17 +56,15 @@ def kb_article(article_id: str):
 def kb_edit(article_id: str | None = None):
     article = _load(article_id) if article_id else None
     form = ArticleForm(obj=article)
-    if form.validate_on_submit():
+
+    def save() -> str:
         data, actor = _article_input(form), request_actor("web")
-        try:
-            if article is None:
-                article = knowledge.create_article(data, actor)
-            else:
-                knowledge.update_article(article.id, data, actor)
-        except ValidationFailed as error:
-            show_errors(form, error)
+        if article is None:
+            saved = knowledge.create_article(data, actor)
         else:
-            flash("Article saved.", "info")
-            return redirect(url_for("web.kb_article", article_id=article.id))
-    status = 400 if form.is_submitted() else 200
-    return render_template("kb/form.html", form=form, article=article), status
+            saved = knowledge.update_article(article.id, data, actor)
+        return url_for("web.kb_article", article_id=saved.id)
+
+    return save_and_redirect(form, save, "Article saved.") or form_page(
+        "kb/form.html", form, article=article
+    )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from flask import Response, flash, redirect, render_template
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
@@ -72,6 +75,25 @@ class ActionItemForm(FlaskForm):
 class ActionStateForm(FlaskForm):
     state = SelectField("State", choices=list(ACTION_STATES))
     reason = StringField("Why", validators=[Optional(), Length(max=500)])
+
+
+def save_and_redirect(form: FlaskForm, save: Callable[[], str], message: str) -> Response | None:
+    """For a valid submitted form, call save() (which returns where to go) and redirect there;
+    None when the form must be shown again (its errors, the service's included, are on it)."""
+    if not form.validate_on_submit():
+        return None
+    try:
+        target = save()
+    except ValidationFailed as error:
+        show_errors(form, error)
+        return None
+    flash(message, "info")
+    return redirect(target)
+
+
+def form_page(template: str, form: FlaskForm, **context):
+    """Render a form page: 400 when it came back with errors, 200 when it is new."""
+    return render_template(template, form=form, **context), 400 if form.is_submitted() else 200
 
 
 def show_errors(form: FlaskForm, error: ValidationFailed) -> None:

@@ -9,7 +9,14 @@ from app.auth.decorators import require_permission
 from app.domain.errors import NotFound, ValidationFailed
 from app.services import postmortems
 from app.web import web
-from app.web.knowledge_forms import ActionItemForm, ActionStateForm, PostmortemForm, show_errors
+from app.web.knowledge_forms import (
+    ActionItemForm,
+    ActionStateForm,
+    PostmortemForm,
+    form_page,
+    save_and_redirect,
+    show_errors,
+)
 
 
 def _load(postmortem_id: str):
@@ -52,20 +59,18 @@ def postmortem_page(postmortem_id: str):
 def postmortem_edit(postmortem_id: str | None = None):
     existing = _load(postmortem_id) if postmortem_id else None
     form = PostmortemForm(obj=existing)
-    if form.validate_on_submit():
-        try:
-            if existing is None:
-                saved = postmortems.create_postmortem(_input(form), request_actor("web"))
-            else:
-                saved = postmortems.update_postmortem(existing.id, _input(form),
-                                                      request_actor("web"))
-        except ValidationFailed as error:
-            show_errors(form, error)
+
+    def save() -> str:
+        data, actor = _input(form), request_actor("web")
+        if existing is None:
+            saved = postmortems.create_postmortem(data, actor)
         else:
-            flash("Postmortem saved.", "info")
-            return redirect(url_for("web.postmortem_page", postmortem_id=saved.id))
-    status = 400 if form.is_submitted() else 200
-    return render_template("postmortems/form.html", form=form, pm=existing), status
+            saved = postmortems.update_postmortem(existing.id, data, actor)
+        return url_for("web.postmortem_page", postmortem_id=saved.id)
+
+    return save_and_redirect(form, save, "Postmortem saved.") or form_page(
+        "postmortems/form.html", form, pm=existing
+    )
 
 
 @web.post("/postmortems/<postmortem_id>/action-items")

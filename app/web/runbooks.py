@@ -15,7 +15,8 @@ from app.web.knowledge_forms import (
     RunbookForm,
     StartRunForm,
     TickStepForm,
-    show_errors,
+    form_page,
+    save_and_redirect,
 )
 
 
@@ -49,20 +50,18 @@ def runbook_edit(slug: str | None = None):
     if runbook is not None and not form.is_submitted():
         form.steps.data = format_steps([StepSpec(s.title, s.body, s.command, s.link_path,
                                                  s.link_label) for s in runbook.steps])
-    if form.validate_on_submit():
+
+    def save() -> str:
         values, actor = (form.title.data, form.summary.data, form.steps.data), request_actor("web")
-        try:
-            if runbook is None:
-                runbook = runbooks.create_runbook(form.slug.data, *values, actor)
-            else:
-                runbooks.update_runbook(runbook.slug, *values, actor)
-        except ValidationFailed as error:
-            show_errors(form, error)
+        if runbook is None:
+            saved = runbooks.create_runbook(form.slug.data, *values, actor)
         else:
-            flash("Runbook saved.", "info")
-            return redirect(url_for("web.runbook_page", slug=runbook.slug))
-    status = 400 if form.is_submitted() else 200
-    return render_template("runbooks/form.html", form=form, runbook=runbook), status
+            saved = runbooks.update_runbook(runbook.slug, *values, actor)
+        return url_for("web.runbook_page", slug=saved.slug)
+
+    return save_and_redirect(form, save, "Runbook saved.") or form_page(
+        "runbooks/form.html", form, runbook=runbook
+    )
 
 
 @web.post("/runbooks/<slug>/runs")
