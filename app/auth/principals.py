@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 
 from flask import Request, current_app
@@ -47,14 +48,38 @@ def signing_keys() -> list[tokens.SigningKey]:
     return keys
 
 
+def api_key_principal(plain: str) -> ApiKeyPrincipal | None:
+    """The merchant a presented key acts as; cached in Redis briefly (revocation invalidates)."""
+    from app.auth.api_keys import hash_key
+    from app.infra import cache_keys
+    from app.services import accounts
+
+    key_hash = hash_key(plain)
+    cached = cache_keys.cached_api_key(key_hash)
+    now = time.time()
+    if cached is not None:
+        expires = cached.get("expires_at")
+        if expires is not None and expires <= now:
+            return None
+        return ApiKeyPrincipal(key_id=cached["key_id"], merchant_id=cached["merchant_id"])
+    key = accounts.find_active_api_key(plain)
+    if key is None:
+        return None  # unknown or refused keys are never cached: nothing to invalidate later
+    cache_keys.store_api_key(key_hash, {
+        "key_id": key.id,
+        "merchant_id": key.merchant_id,
+        "expires_at": key.expires_at.timestamp() if key.expires_at else None,
+    })
+    return ApiKeyPrincipal(key_id=key.id, merchant_id=key.merchant_id)
+
+
 def principal_from_headers(request: Request):
     """The user or API key the request's Authorization / X-API-Key header names, else None."""
     from app.services import accounts
 
     api_key = request.headers.get("X-API-Key")
     if api_key:
-        key = accounts.find_active_api_key(api_key.strip())
-        return ApiKeyPrincipal(key_id=key.id, merchant_id=key.merchant_id) if key else None
+        return api_key_principal(api_key.strip())
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -16,7 +16,8 @@ from typing import Any
 
 from app.extensions import cache
 
-API_KEY_TTL_SECONDS = 60
+# Bounds how long a key changed without `invalidate_api_key` (a direct database edit) still works.
+API_KEY_TTL_SECONDS = 30
 
 
 def order_key(order_id: str) -> str:

@@ -12,6 +12,7 @@ from app.auth.permissions import ROLES
 from app.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.domain.ids import new_id
 from app.extensions import db
+from app.infra import cache_keys
 from app.infra.models import ApiKey, Merchant, User
 from app.infra.models.base import utcnow
 from app.services import audit
@@ -78,6 +79,7 @@ def revoke_api_key(key_id: str, actor: Actor = SYSTEM, reason: str | None = None
             reason=reason,
         )
         db.session.commit()
+    cache_keys.invalidate_api_key(key.key_hash)  # refused from the next request, in every process
     return key
 
 
@@ -118,6 +120,7 @@ def rotate_api_key(
         after={"replaced_by": new.id, "prefix": prefix, "old_key_expires_at": until.isoformat()},
     )
     db.session.commit()
+    cache_keys.invalidate_api_key(old.key_hash)  # its new expiry applies at once
     return new, plain, old
 
 

@@ -1,0 +1,44 @@
+"""The bare counterpart of the API benchmark: Flask doing one raw INSERT / one raw SELECT.
+
+    gunicorn -c gunicorn.conf.py benchmarks.bare_app:app   (BARE_DATABASE_URL=postgresql://...)
+
+No auth, no validation, no ORM: the floor the real API is compared against.
+"""
+
+from __future__ import annotations
+
+import os
+
+import psycopg
+from flask import Flask, abort, request
+
+app = Flask(__name__)
+_connection: psycopg.Connection | None = None
+
+
+def connection() -> psycopg.Connection:
+    """One autocommit connection per worker, opened after the fork."""
+    global _connection
+    if _connection is None or _connection.closed:
+        url = os.environ["BARE_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+        _connection = psycopg.connect(url, autocommit=True)
+    return _connection
+
+
+@app.post("/bare/rows")
+def insert_row():
+    payload = request.get_data(as_text=True)
+    row = connection().execute(
+        "INSERT INTO bench_bare (payload) VALUES (%s) RETURNING id", (payload,)
+    ).fetchone()
+    return {"id": row[0]}, 201
+
+
+@app.get("/bare/rows/<int:row_id>")
+def select_row(row_id: int):
+    row = connection().execute(
+        "SELECT id, payload FROM bench_bare WHERE id = %s", (row_id,)
+    ).fetchone()
+    if row is None:
+        abort(404)
+    return {"id": row[0], "payload": row[1]}

@@ -1,0 +1,281 @@
+"""API throughput and p99 against PostgreSQL with 2 gunicorn workers, next to a bare Flask app.
+
+Four runs at the same concurrency (default 32 connections), same gunicorn settings
+(gunicorn.conf.py, 2 sync workers):
+- POST /api/v1/orders (API key auth, rate limit, validation, pricing, saga steps, enqueue) vs
+  POST /bare/rows (one raw INSERT);
+- GET /api/v1/orders/{id} (auth, rate limit, version check, Redis cache) vs
+  GET /bare/rows/{id} (one raw SELECT).
+Goal: each API figure at least half its bare counterpart; p99 of order creation under 100 ms.
+
+Load comes from `wrk` when installed (apt-get install wrk: it leaves the CPU to the servers),
+else from Python threads with keep-alive connections.
+
+    .venv/bin/python -m benchmarks --only bench_api [--api-seconds 15] [--api-connections 32]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+PG_ADMIN_URL = os.environ.get(
+    "BENCH_POSTGRES_URL",
+    os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
+)
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+SECRETS = {
+    "SECRET_KEY": "bench-secret-key-" + "s" * 40,
+    "JWT_SIGNING_KEY": "bench-jwt-signing-key-" + "j" * 40,
+    "WEBHOOK_MASTER_KEY": "bench-webhook-master-key-" + "w" * 40,
+}
+ORDER = {
+    "items": [{"sku": "BENCH-1", "quantity": 1}],
+    "customer": {"email": "bench@example.com", "name": "Bench"},
+    "shipping_address": {
+        "line1": "1 Jalan Ampang", "city": "Kuala Lumpur", "postal_code": "50450", "country": "MY",
+    },
+    "payment": {"token": "tok_visa"},
+}
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--api-seconds", type=int, default=15, help="duration of each run")
+    parser.add_argument("--api-connections", type=int, default=32)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _gunicorn(target: str, env_extra: dict, log: Path) -> tuple[subprocess.Popen, int]:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERPROCESSING_")}
+    env.update(env_extra)
+    env.update({"PYTHONPATH": str(ROOT), "WEB_CONCURRENCY": "2",
+                "GUNICORN_BIND": f"127.0.0.1:{port}"})
+    process = subprocess.Popen(
+        [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", target], cwd=ROOT, env=env,
+        stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return process, port
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError("gunicorn exited:\n" + log.read_text()[-3000:]) from None
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not start:\n" + log.read_text()[-3000:])
+
+
+def _stop(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+_WRK_SCRIPT = """
+wrk.method = "{method}"
+wrk.body = {body}
+{headers}
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %d %d %d %d %f\\n", summary.requests,
+    summary.errors.status + summary.errors.connect + summary.errors.read
+      + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99), summary.duration))
+end
+"""
+
+
+def _load_wrk(url: str, method: str, body: str | None, headers: dict, seconds: int,
+              connections: int, workdir: Path) -> dict:
+    lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
+    script = workdir / f"wrk-{uuid.uuid4().hex[:6]}.lua"
+    script.write_text(_WRK_SCRIPT.format(method=method, body=json.dumps(body) if body else "nil",
+                                         headers=lines))
+    out = subprocess.run(
+        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "-s", str(script), url],
+        capture_output=True, text=True, timeout=seconds + 60,
+    ).stdout
+    match = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+) ([\d.]+)", out)
+    if not match:
+        raise RuntimeError("wrk gave no result:\n" + out)
+    requests_, errors, p50, p99, duration_us = match.groups()
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "requests_per_second": round(int(requests_) / (float(duration_us) / 1e6), 1),
+        "p50_ms": round(int(p50) / 1000, 2),
+        "p99_ms": round(int(p99) / 1000, 2),
+        "errors": int(errors) + (int(non_2xx.group(1)) if non_2xx else 0),
+        "load_generator": "wrk",
+    }
+
+
+def _load_threads(url: str, method: str, body: str | None, headers: dict, seconds: int,
+                  connections: int, workdir: Path) -> dict:
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def client():
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        mine, bad = [], 0
+        while time.monotonic() < stop_at:
+            started = time.perf_counter()
+            try:
+                conn.request(method, parts.path, body, headers)
+                response = conn.getresponse()
+                response.read()
+                if response.status >= 300:
+                    bad += 1
+            except (OSError, http.client.HTTPException):
+                bad += 1
+                conn.close()
+                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+            mine.append(time.perf_counter() - started)
+        with lock:
+            latencies.extend(mine)
+            errors[0] += bad
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    latencies.sort()
+    return {
+        "requests_per_second": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(latencies[len(latencies) // 2] * 1000, 2),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2),
+        "errors": errors[0],
+        "load_generator": "python-threads",
+    }
+
+
+def _prepare(database_url: str, instance: Path) -> dict:
+    """Schema, a merchant with an API key and a product, one order and one bare row."""
+    from flask_migrate import upgrade
+
+    from app.extensions import db
+    from app.factory import create_app
+
+    settings = {
+        "ENV": "testing", "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL,
+        "INSTANCE_PATH": str(instance), "LOG_LEVEL": "WARNING", "QUEUE_PREFIX": "benchapi:",
+        "RATELIMIT_API": "10000000 per minute", **SECRETS,
+    }
+    app = create_app(settings)
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    client = app.test_client()
+    from app.services import accounts
+
+    with app.app_context():
+        merchant = accounts.create_merchant("Bench")
+        _, key = accounts.create_api_key(merchant.id, "bench")
+    headers = {"X-API-Key": key}
+    client.post("/api/v1/products", headers=headers, json={
+        "sku": "BENCH-1", "name": "Bench", "price": 100, "currency": "MYR", "stock": 10**9})
+    order = client.post("/api/v1/orders", headers=headers, json=ORDER).get_json()
+    with app.app_context():
+        db.engine.dispose()
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE bench_bare (id serial PRIMARY KEY, payload text)"))
+        bare_id = connection.execute(
+            text("INSERT INTO bench_bare (payload) VALUES (:p) RETURNING id"),
+            {"p": json.dumps(ORDER)},
+        ).scalar_one()
+    engine.dispose()
+    app_env = {f"ORDERPROCESSING_{k}": str(v) for k, v in settings.items()}
+    return {"app_env": app_env, "key": key, "order_id": order["id"], "bare_id": bare_id}
+
+
+def run(args) -> dict:
+    import redis
+
+    seconds = getattr(args, "api_seconds", 15)
+    connections = getattr(args, "api_connections", 32)
+    load = _load_wrk if shutil.which("wrk") else _load_threads
+    name = f"op_bench_api_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    database_url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    workdir = Path(tempfile.mkdtemp(prefix="bench-api-"))
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    servers = []
+    try:
+        setup = _prepare(database_url, workdir / "instance")
+        api, api_port = _gunicorn("wsgi:app", setup["app_env"], workdir / "api.log")
+        servers.append(api)
+        bare, bare_port = _gunicorn("benchmarks.bare_app:app", {"BARE_DATABASE_URL": database_url},
+                                    workdir / "bare.log")
+        servers.append(bare)
+        api_url, bare_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{bare_port}"
+        json_headers = {"Content-Type": "application/json"}
+        key_headers = {"X-API-Key": setup["key"]}
+        body = json.dumps(ORDER)
+        results = {
+            "create_api": load(api_url + "/api/v1/orders", "POST", body,
+                               {**json_headers, **key_headers}, seconds, connections, workdir),
+            "create_bare": load(bare_url + "/bare/rows", "POST", body, json_headers, seconds,
+                                connections, workdir),
+            "read_api": load(api_url + f"/api/v1/orders/{setup['order_id']}", "GET", None,
+                             key_headers, seconds, connections, workdir),
+            "read_bare": load(bare_url + f"/bare/rows/{setup['bare_id']}", "GET", None, {},
+                              seconds, connections, workdir),
+        }
+    finally:
+        for process in servers:
+            _stop(process)
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    create_ratio = results["create_api"]["requests_per_second"] / max(
+        results["create_bare"]["requests_per_second"], 0.1)
+    read_ratio = results["read_api"]["requests_per_second"] / max(
+        results["read_bare"]["requests_per_second"], 0.1)
+    return {
+        "connections": connections,
+        "seconds_per_run": seconds,
+        "gunicorn": "2 sync workers (gunicorn.conf.py)",
+        **results,
+        "create_ratio": round(create_ratio, 2),
+        "read_ratio": round(read_ratio, 2),
+        "goal_met": {
+            "create_ratio_at_least_half": create_ratio >= 0.5,
+            "read_ratio_at_least_half": read_ratio >= 0.5,
+            "create_p99_under_100ms": results["create_api"]["p99_ms"] < 100,
+        },
+    }
