@@ -11,6 +11,7 @@ def register_commands(app: Flask) -> None:
         profile_request_command,
         profile_saga_command,
     )
+    from app.cli.rate_limits import rate_limits_group
     from app.cli.secrets import secrets_group
     from app.cli.seed import seed_demo_command
     from app.cli.smoke import smoke_test_command
@@ -26,3 +27,4 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(profile_saga_command)
     app.cli.add_command(secrets_group)
     app.cli.add_command(smoke_test_command)
+    app.cli.add_command(rate_limits_group)

@@ -106,3 +106,15 @@ def test_limits_change_at_run_time_without_a_restart(make_app, sqlite_database_u
     assert before.headers["X-RateLimit-Limit"] == "100"
     assert {r.headers["X-RateLimit-Limit"] for r in after} == {"3"}
     assert after[-1].status_code == 429
+
+
+def test_rate_limits_command_overrides_and_clears(sqlite_app):
+    runner = sqlite_app.test_cli_runner()
+    bad = runner.invoke(args=["rate-limits", "set", "RATELIMIT_API", "lots"])
+    assert bad.exit_code != 0 and "couldn't parse" in bad.output
+    assert runner.invoke(args=["rate-limits", "set", "RATELIMIT_API", "7 per second"]).exit_code \
+        == 0
+    shown = runner.invoke(args=["rate-limits", "show"]).output
+    assert "RATELIMIT_API=7 per second (configured: 600 per minute)" in shown
+    runner.invoke(args=["rate-limits", "clear", "RATELIMIT_API"])
+    assert "RATELIMIT_API=600 per minute" in runner.invoke(args=["rate-limits", "show"]).output
