@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import g, request
 from flask_login import current_user
+from werkzeug.exceptions import MethodNotAllowed
 
 from app.api import api
 from app.auth.rate_limits import count_api_request
@@ -26,7 +27,8 @@ def enforce_api_rate_limit():
 
 @api.after_app_request
 def rate_limit_headers(response):
-    """Every /api/v1 response carries the caller's X-RateLimit-* (404s and 405s included)."""
+    """Every /api/v1 response carries the caller's X-RateLimit-* (404s and 405s included), and
+    a 405 its Allow header."""
     if not request.path.startswith(API_PREFIX):
         return response
     if "rate_state" not in g:
@@ -36,4 +38,8 @@ def rate_limit_headers(response):
     if state is not None:
         for name, value in state.headers().items():
             response.headers.setdefault(name, value)
+    routing = request.routing_exception
+    if isinstance(routing, MethodNotAllowed) and routing.valid_methods:
+        # The app-wide handler builds the 405 problem; RFC 9110 wants the methods named.
+        response.headers.setdefault("Allow", ", ".join(sorted(routing.valid_methods)))
     return response

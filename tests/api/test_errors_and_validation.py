@@ -35,8 +35,10 @@ def test_unknown_api_route_is_a_problem_404_with_rate_limit_headers(sqlite_clien
     assert "X-RateLimit-Limit" in response.headers
 
 
-def test_wrong_method_is_a_problem_405(sqlite_client):
-    assert_problem(sqlite_client.put("/api/v1/orders"), 405)
+def test_wrong_method_is_a_problem_405_naming_the_allowed_methods(sqlite_client):
+    response = sqlite_client.put("/api/v1/orders")
+    assert_problem(response, 405)
+    assert {"GET", "POST"} <= {m.strip() for m in response.headers["Allow"].split(",")}
 
 
 def test_malformed_json_is_400(sqlite_client, merchant):
