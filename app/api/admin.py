@@ -64,6 +64,7 @@ def revoke_api_key(key_id: str):
     tag="admin",
 )
 @require_permission("admin:manage")
+@idempotent
 def rotate_api_key(key_id: str):
     body = parse_body(ApiKeyRotate)
     overlap = body.overlap_seconds
