@@ -191,3 +191,35 @@ def test_session_cookie_is_httponly_lax_and_secure_in_production():
     assert production["SESSION_COOKIE_SECURE"] is True
     assert production["SESSION_COOKIE_HTTPONLY"] is True
     assert production["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_chart_buckets_count_orders_in_the_right_hour_on_both_databases(app):
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from app.extensions import db
+    from app.infra.models import Order
+    from app.services import dashboard
+
+    api, _, headers = shop(app)
+    ids = [place(api, headers) for _ in range(3)]
+    now = dt.datetime.now(dt.UTC)
+    with app.app_context():
+        for order_id, hours_ago in zip(ids, (0, 5, 5), strict=True):
+            at = now - dt.timedelta(hours=hours_ago, minutes=1)
+            db.session.execute(update(Order).where(Order.id == order_id).values(
+                created_at=at, status="completed", finished_at=at + dt.timedelta(seconds=2)))
+        db.session.commit()
+        day = dashboard.orders_by_status(now, dt.timedelta(days=1), dt.timedelta(hours=1))
+        flow = dashboard.throughput_and_latency(now, dt.timedelta(days=1), dt.timedelta(hours=1))
+    def bucket(hours_ago: int) -> int:
+        at = now - dt.timedelta(hours=hours_ago, minutes=1)
+        return next(i for i, start in enumerate(day.starts)
+                    if start <= at < start + dt.timedelta(hours=1))
+
+    completed = day.values["completed"]
+    assert sum(completed) == 3 and completed[bucket(0)] == 1 and completed[bucket(5)] == 2
+    finished_five_ago = flow.starts.index(day.starts[bucket(5)])
+    assert flow.values["completed"][finished_five_ago] == 2
+    assert flow.values["p95_seconds"][finished_five_ago] == 2.0
