@@ -70,21 +70,21 @@ def set_runtime_limit(name: str, value: str | None) -> None:
     else:
         _parsed(value)  # refuse a malformed limit before any process reads it
         redis.set(_override_key(name), value)
-    _overrides.pop(name, None)
+    _overrides.pop(_override_key(name), None)
 
 
 def configured_limit(name: str) -> str:
     """The limit in force: a run-time override from Redis if set, else the configuration."""
     now = time.monotonic()
-    cached = _overrides.get(name)
+    redis_key = _override_key(name)
+    cached = _overrides.get(redis_key)
     if cached is None or cached[0] <= now:
         try:
-            raw = current_app.extensions["redis"].get(_override_key(name))
+            raw = current_app.extensions["redis"].get(redis_key)
             value = raw.decode() if raw else None
         except Exception:  # noqa: BLE001 - Redis trouble must not take the API down
             value = cached[1] if cached else None
-        _overrides[name] = (now + OVERRIDE_TTL_SECONDS, value)
-        cached = _overrides[name]
+        cached = _overrides[redis_key] = (now + OVERRIDE_TTL_SECONDS, value)
     return cached[1] or current_app.config[name]
 
 
