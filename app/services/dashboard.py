@@ -203,7 +203,8 @@ def search_orders(filters: OrderFilters, cursor: str | None, limit: int = 50) ->
     term = (filters.search or "").strip()
     if term:
         # Exact matches only: both columns are indexed, a LIKE scan would not be.
-        query = query.where(or_(Order.id == term, Order.customer_email == term.lower()))
+        emails = {term, term.lower()}
+        query = query.where(or_(Order.id == term, Order.customer_email.in_(emails)))
     return paginate(query, Order.seq, limit, cursor)
 
 

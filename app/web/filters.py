@@ -23,6 +23,12 @@ def ago(value: dt.datetime | None) -> str:
     return f"{int(seconds // 86400)} d ago"
 
 
+@web.app_template_filter("ts_ms")
+def timestamp_ms(value: dt.datetime | None) -> str:
+    """A timeline time to the millisecond: steps of one saga often share a second."""
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC" if value else ""
+
+
 @web.app_template_filter("ms")
 def milliseconds(value: float | None) -> str:
     if value is None:

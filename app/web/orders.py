@@ -12,9 +12,13 @@ from app.web import web
 from app.web.ops_forms import ConfirmForm, OrderFilterForm, choices
 
 ORDER_ACTIONS = {
-    "retry": ("Retry the saga", interventions.retry_saga, "The saga is queued again."),
+    "retry": ("Retry the saga", interventions.retry_saga, "The saga is queued again.",
+              "The saga is queued again and resumes from its last recorded step; a saga that is "
+              "running already ignores the duplicate."),
     "cancel": ("Cancel the order", interventions.cancel_order,
-               "Cancel requested; the saga compensates and ends cancelled."),
+               "Cancel requested; the saga compensates and ends cancelled.",
+               "The saga stops and compensates what it did (stock released, payment refunded, "
+               "shipment cancelled); the order ends cancelled."),
 }
 
 
@@ -75,7 +79,7 @@ def order_action(order_id: str, action: str):
         order = orders.get_order(order_id)
     except NotFound:
         return render_template("orders/missing.html", order_id=order_id), 404
-    title, perform, done = ORDER_ACTIONS[action]
+    title, perform, done, explanation = ORDER_ACTIONS[action]
     form = ConfirmForm()
     status = 200
     if form.validate_on_submit():
@@ -93,4 +97,5 @@ def order_action(order_id: str, action: str):
         "confirm.html", form=form, title=f"{title}: {order.id}",
         refusal=interventions.retry_refusal(order) if action == "retry" else None,
         back=url_for("web.order_detail", order_id=order.id), danger=action == "cancel",
+        explanation=explanation,
     ), status

@@ -24,6 +24,7 @@ GRANTS = {
 CASES = [
     ({"GET", "POST"}, r"^/login$", None),
     ({"POST"}, r"^/logout$", None),
+    ({"GET"}, r"^/\.well-known/security\.txt$", None),  # RFC 9116: public by definition
     ({"GET"}, r"^/$", "read"),
     ({"GET"}, r"^/orders$", "read"),
     ({"GET", "POST"}, r"^/orders/[^/]+/(retry|cancel)$", "orders"),
