@@ -70,3 +70,30 @@ def test_a_worker_process_stops_taking_jobs_of_a_paused_queue_and_resumes(app, t
             assert app.extensions["job_queue"].queue("sagas").count == 1
             interventions.set_queue_paused("sagas", False, SYSTEM, "test")
         _wait_completed(app, held, worker)
+
+
+def test_the_order_timeline_shows_each_webhook_delivery_attempt(sqlite_app, tmp_path):
+    from tests.integration.test_webhooks import Receiver
+    from tests.web.dashboard_support import staff_client
+
+    api, _, headers = shop(sqlite_app)
+    receiver = Receiver(failures=1)
+    try:
+        hook = api.post("/api/v1/webhooks", json={"url": receiver.url,
+                                                  "events": ["order.created"]}, headers=headers)
+        assert hook.status_code == 201, hook.get_json()
+        order_id = place(api, headers)
+        settings = {**settings_of(sqlite_app), "WEBHOOK_RETRY_BASE_SECONDS": 0.3}
+        from tests.servers import SchedulerProcess
+
+        with WorkerProcess(settings, tmp_path), SchedulerProcess(settings, tmp_path):
+            deadline = time.monotonic() + 60
+            while not receiver.delivered() and time.monotonic() < deadline:
+                time.sleep(0.2)
+    finally:
+        receiver.close()
+    assert receiver.delivered(), "the webhook was never delivered"
+    page = staff_client(sqlite_app, "viewer").get(f"/orders/{order_id}").get_data(as_text=True)
+    assert f"webhook order.created → {receiver.url} · attempt 1" in page
+    assert f"webhook order.created → {receiver.url} · attempt 2" in page
+    assert "endpoint answered HTTP 500" in page and "kind-webhook" in page
