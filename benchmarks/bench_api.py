@@ -32,26 +32,12 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
+# The same database, secrets and order as the saga benchmark.
+from benchmarks.bench_saga import ORDER, PG_ADMIN_URL, SECRETS
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-PG_ADMIN_URL = os.environ.get(
-    "BENCH_POSTGRES_URL",
-    os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
-)
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
-SECRETS = {
-    "SECRET_KEY": "bench-secret-key-" + "s" * 40,
-    "JWT_SIGNING_KEY": "bench-jwt-signing-key-" + "j" * 40,
-    "WEBHOOK_MASTER_KEY": "bench-webhook-master-key-" + "w" * 40,
-}
-ORDER = {
-    "items": [{"sku": "BENCH-1", "quantity": 1}],
-    "customer": {"email": "bench@example.com", "name": "Bench"},
-    "shipping_address": {
-        "line1": "1 Jalan Ampang", "city": "Kuala Lumpur", "postal_code": "50450", "country": "MY",
-    },
-    "payment": {"token": "tok_visa"},
-}
 
 
 def add_arguments(parser) -> None:
