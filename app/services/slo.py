@@ -196,9 +196,3 @@ def firing_alerts(overview: dict[str, Any] | None = None) -> list[dict[str, Any]
         if alert["firing"]
     ]
     return sorted(alerts, key=lambda a: (a["severity"] != "page", -a["factor"]))
-
-
-
-def evaluate_all() -> list[dict[str, Any]]:
-    """The objectives of slo_overview() as a list (the shift view's table); [] if unavailable."""
-    return slo_overview()["objectives"]
