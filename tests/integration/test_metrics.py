@@ -83,3 +83,41 @@ def test_a_scrape_answers_when_the_database_is_down(make_app):
     samples = scrape(app.test_client())
     assert value(samples, "database_up") == 0
     assert value(samples, "redis_up") == 1
+
+
+def test_webhook_delivery_attempts_are_counted_by_outcome(sqlite_app):
+    import time
+
+    from tests.integration.test_webhooks import Receiver
+
+    client = sqlite_app.test_client()
+    admin = admin_headers(sqlite_app, client)
+    _, merchant = merchant_with_key(client, admin)
+    create_product(client, merchant, stock=3)
+    receiver = Receiver(failures=1)
+    sqlite_app.config["WEBHOOK_RETRY_BASE_SECONDS"] = 0.2
+    try:
+        hook = client.post("/api/v1/webhooks", headers=merchant,
+                           json={"url": receiver.url, "events": ["order.completed"]}).get_json()
+        before = scrape(client)
+        order = client.post("/api/v1/orders", json=order_body(), headers=merchant).get_json()
+        drain_queues(sqlite_app)  # the saga, then the first delivery attempt (refused)
+        middle = scrape(client)
+        assert len(receiver.received) == 1 and not receiver.delivered()
+        with sqlite_app.app_context():
+            from app.services import webhooks
+
+            settings = webhooks.delivery_settings(sqlite_app.config)
+            deadline = time.monotonic() + 10
+            while not receiver.delivered() and time.monotonic() < deadline:
+                time.sleep(0.2)  # the retry is due after its back-off
+                webhooks.deliver_pending(hook["id"], order["id"], settings)
+        after = scrape(client)
+    finally:
+        receiver.close()
+    assert value(middle, "webhook_deliveries_total", outcome="retry") - value(
+        before, "webhook_deliveries_total", outcome="retry"
+    ) == 1
+    assert value(after, "webhook_deliveries_total", outcome="delivered") - value(
+        before, "webhook_deliveries_total", outcome="delivered"
+    ) == 1
