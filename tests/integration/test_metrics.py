@@ -121,3 +121,37 @@ def test_webhook_delivery_attempts_are_counted_by_outcome(sqlite_app):
     assert value(after, "webhook_deliveries_total", outcome="delivered") - value(
         before, "webhook_deliveries_total", outcome="delivered"
     ) == 1
+
+
+def test_request_log_lines_carry_request_id_merchant_and_order(sqlite_app):
+    import io
+    import json
+    import logging
+
+    from app.observability.logs import JsonFormatter
+
+    client = sqlite_app.test_client()
+    admin = admin_headers(sqlite_app, client)
+    merchant_id, merchant = merchant_with_key(client, admin)
+    create_product(client, merchant, stock=3)
+    order = client.post("/api/v1/orders", json=order_body(), headers=merchant).get_json()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    access = logging.getLogger("app.access")
+    access.addHandler(handler)
+    level = access.level
+    access.setLevel(logging.INFO)
+    try:
+        response = client.get(f"/api/v1/orders/{order['id']}",
+                              headers={**merchant, "X-Request-ID": "trace-log-1"})
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(level)
+    assert response.status_code == 200
+    line = json.loads(stream.getvalue().splitlines()[-1])
+    assert line["message"] == "request"
+    assert line["request_id"] == "trace-log-1"
+    assert line["merchant_id"] == merchant_id
+    assert line["order_id"] == order["id"]
+    assert line["endpoint"] == "/api/v1/orders/<order_id>" and line["status"] == 200
