@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from rq import Queue, SimpleWorker
+from sqlalchemy import event
 
 from app.extensions import db
 from app.factory import create_app, worker_identity
@@ -42,11 +43,33 @@ class AppWorker(PausableQueuesMixin, SimpleWorker):
             unbind_job()
 
 
+def asynchronous_commits(engine) -> None:
+    """Worker transactions on PostgreSQL commit without waiting for the WAL flush.
+
+    Safe because every saga write is replayable: a PostgreSQL crash can lose only the newest
+    commits (WAL order: nothing later survives something earlier), and the saga resumes from the
+    surviving step log with idempotent steps and provider idempotency keys. The outbox relay
+    commits synchronously, which flushes the WAL up to it: an event is handed to webhooks only
+    once it, and every change before it, is on disk. The API keeps synchronous commits: a 202
+    means the order is durable.
+    """
+    if engine.dialect.name != "postgresql":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO OFF")
+        dbapi_connection.commit()
+
+
 def run_worker(queue_names: list[str], burst: bool = False, name: str | None = None) -> bool:
     # Metrics go to the directory gunicorn's /metrics reads (before prometheus_client loads).
     multiprocess.ensure_dir(multiprocess.default_dir())
     app = create_app()
     with app.app_context():
+        if app.config["WORKER_ASYNC_COMMIT"]:
+            asynchronous_commits(db.engine)
         connection = app.extensions["redis"]
         prefix = app.config["QUEUE_PREFIX"]
         queues = [Queue(prefix + q, connection=connection) for q in queue_names]

@@ -13,7 +13,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from app.domain.ids import new_id
 from app.extensions import db
@@ -55,6 +55,10 @@ def publish_pending_events(
     order_id: str | None = None, limit: int = PUBLISH_BATCH
 ) -> list[tuple[str, str]]:
     """Publish committed events (of one order, or all); the (webhook, order) pairs to send."""
+    if db.engine.dialect.name == "postgresql":
+        # Workers may commit asynchronously (worker/runner.py); this commit waits for the WAL
+        # flush, so nothing is published that a database crash could still take back.
+        db.session.execute(text("SET LOCAL synchronous_commit TO ON"))
     query = select(OrderEvent).where(OrderEvent.published_at.is_(None))
     if order_id is not None:
         query = query.where(OrderEvent.order_id == order_id)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.domain.errors import OutOfStock, StepFailure, TransientError
 from app.domain.orders import OrderStatus, check_transition, is_final
@@ -34,6 +36,9 @@ from app.services.events import record_event
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 20
+# Steps whose whole effect is in our database: they commit atomically with their outcome, so no
+# separate "running" commit is needed before them (only provider calls need one).
+LOCAL_STEPS = frozenset({"reserve_inventory", "complete"})
 
 
 @dataclass
@@ -88,18 +93,25 @@ def run_saga(order_id: str, ctx: SagaContext) -> str:
     """Drive the saga until the order is final; its status, or "busy" if leased elsewhere."""
     if not _lease(order_id, ctx):
         return "busy"
+    lease_renew_at = time.monotonic() + ctx.lease_seconds / 2
+    session = db.session()
+    # While we hold the lease only this run changes the saga (a cancel request is re-read at each
+    # boundary), so committed objects stay valid: no reload after every commit.
+    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
+    order = None
     try:
+        order = db.session.scalar(
+            select(Order).options(selectinload(Order.lines)).where(Order.id == order_id)
+        )
+        if order is None:
+            return "missing"
+        steps = {
+            s.name: s
+            for s in db.session.scalars(select(SagaStep).where(SagaStep.order_id == order_id))
+        }
         while True:
-            db.session.expire_all()
-            order = db.session.scalar(select(Order).where(Order.id == order_id))
-            if order is None:
-                return "missing"
             if is_final(order.status):
                 return order.status
-            steps = {
-                s.name: s
-                for s in db.session.scalars(select(SagaStep).where(SagaStep.order_id == order_id))
-            }
             action = decide(
                 {name: step.status for name, step in steps.items()},
                 cancel_requested=order.cancel_requested_at is not None,
@@ -108,8 +120,7 @@ def run_saga(order_id: str, ctx: SagaContext) -> str:
                 _finish(order, action.final_status)
                 return order.status
             if order.status == OrderStatus.PENDING:
-                _touch(order, status=OrderStatus.PROCESSING)
-                db.session.commit()
+                _touch(order, status=OrderStatus.PROCESSING)  # committed with the step
             if action.kind == ActionKind.RUN and _payment_held(order, action.step):
                 # Held, not failed: no attempt is used; the scheduler's recovery (or switching
                 # the flag off, see services.flags) queues the saga again.
@@ -118,11 +129,18 @@ def run_saga(order_id: str, ctx: SagaContext) -> str:
                 _run_step(order, steps[action.step], ctx)
             else:
                 _compensate_step(order, steps[action.step], ctx)
-            if not _lease(order_id, ctx):
-                log.warning("saga lease lost", extra={"order_id": order_id})
-                return "busy"
+            # Renew once half the lease is gone (not after every step: each renewal is a commit).
+            if time.monotonic() >= lease_renew_at:
+                if not _lease(order_id, ctx):
+                    log.warning("saga lease lost", extra={"order_id": order_id})
+                    return "busy"
+                lease_renew_at = time.monotonic() + ctx.lease_seconds / 2
     finally:
-        _release(order_id, ctx)
+        session.expire_on_commit = expire_on_commit
+        if order is None or not is_final(order.status):
+            _release(order_id, ctx)  # a final order's lease no longer matters
+        else:
+            db.session.rollback()
 
 
 def _payment_held(order: Order, step: str) -> bool:
@@ -167,6 +185,32 @@ def _record_attempt(
         ctx.on_step(step, kind, outcome, duration / 1000)
 
 
+def _settle(step: SagaStep, expected: StepStatus, **values: Any) -> bool:
+    """Record a step's outcome only if the step is still `expected`, in the same transaction as
+    the step's own database work (a reservation, a release).
+
+    Normally one worker drives a saga (the lease), but a worker that outlived its lease (a long
+    pause) could finish a step a second worker already finished; the conditional update lets
+    exactly one of them win, and the loser's work rolls back, so stock is never moved twice.
+    """
+    stamp = "compensated_at" if values.get("status") == StepStatus.COMPENSATED else "finished_at"
+    values.setdefault(stamp, utcnow())
+    db.session.flush()  # a local step's "running" is written in this same transaction
+    result = db.session.execute(
+        update(SagaStep)
+        .where(SagaStep.seq == step.seq, SagaStep.status == expected)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        db.session.rollback()
+        log.warning("saga step settled elsewhere", extra={"order_id": step.order_id})
+        return False
+    for name, value in values.items():  # keep the loaded step in step with the row
+        set_committed_value(step, name, value)
+    return True
+
+
 def _boundary(ctx: SagaContext, order_id: str, point: str) -> None:
     if ctx.on_boundary is not None:
         ctx.on_boundary(order_id, point)
@@ -182,12 +226,14 @@ def _run_step(order: Order, step: SagaStep, ctx: SagaContext) -> None:
     step.attempts += 1
     step.started_at = step.started_at or utcnow()
     attempt = step.attempts
-    db.session.commit()  # durable "running": a crash from here on resumes this step
+    if step.name not in LOCAL_STEPS:
+        db.session.commit()  # durable "running" before the provider call: a crash resumes it
     started, started_at = time.perf_counter(), utcnow()
     try:
         result = EXECUTORS[step.name](order, step, ctx)
     except StepFailure as failure:
         db.session.rollback()
+        step.attempts = attempt
         step.status = StepStatus.FAILED
         step.error = failure.message
         step.finished_at = utcnow()
@@ -206,6 +252,7 @@ def _run_step(order: Order, step: SagaStep, ctx: SagaContext) -> None:
         return
     except TransientError as error:
         db.session.rollback()
+        step.attempts = attempt
         _record_attempt(
             order,
             step.name,
@@ -245,10 +292,10 @@ def _run_step(order: Order, step: SagaStep, ctx: SagaContext) -> None:
         step.status = StepStatus.PENDING
         db.session.commit()
         return
-    step.status = StepStatus.SUCCEEDED
-    step.result = result
-    step.error = None
-    step.finished_at = utcnow()
+    if not _settle(
+        step, StepStatus.RUNNING, status=StepStatus.SUCCEEDED, result=result, error=None
+    ):
+        return
     _touch(order)
     _record_attempt(
         order, step.name, "action", attempt, "succeeded", started, started_at, None, ctx
@@ -281,10 +328,11 @@ def _compensate_step(order: Order, step: SagaStep, ctx: SagaContext) -> None:
             ctx,
         )
         db.session.commit()
-        ctx.sleep(COMPENSATION_RETRY.delay(min(attempt, 8)))
+        # Never sleep past our own lease: another worker would take the saga over meanwhile.
+        ctx.sleep(min(COMPENSATION_RETRY.delay(attempt), ctx.lease_seconds / 2))
         return
-    step.status = StepStatus.COMPENSATED
-    step.compensated_at = utcnow()
+    if not _settle(step, StepStatus.SUCCEEDED, status=StepStatus.COMPENSATED):
+        return
     _touch(order)
     _record_attempt(
         order,
@@ -386,6 +434,9 @@ def _complete(order: Order, step: SagaStep, ctx: SagaContext) -> dict[str, Any] 
     )
     if result.rowcount != 1:
         return None
+    for name, value in (("status", OrderStatus.COMPLETED), ("finished_at", now)):
+        set_committed_value(order, name, value)
+    set_committed_value(order, "version", (order.version or 0) + 1)
     for line in sorted(order.lines, key=lambda ln: ln.product_id):
         # The reserved units leave the warehouse: on-hand and reserved drop together.
         db.session.execute(

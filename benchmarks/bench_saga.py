@@ -1,0 +1,229 @@
+"""Saga throughput and latency on PostgreSQL with real RQ workers.
+
+1. Baseline: N no-op RQ jobs drained by W workers (raw RQ overhead: Redis round trips, job
+   bookkeeping) -> jobs/s.
+2. Throughput: a backlog of N placed orders, their saga jobs enqueued in one enqueue_many batch and
+   drained by the same W workers (`python -m worker`, the production command) -> completed sagas/s.
+   The goal is at least half the no-op rate.
+3. Latency: orders placed at half the measured saga rate for a while; p50/p95/max from acceptance
+   (created_at) to the final state (finished_at).
+
+    .venv/bin/python -m benchmarks --only bench_saga [--saga-orders 1000] [--saga-workers 2]
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, select, text
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = os.environ.get(
+    "BENCH_POSTGRES_URL",
+    os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
+)
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+SECRETS = {
+    "SECRET_KEY": "bench-secret-key-" + "s" * 40,
+    "JWT_SIGNING_KEY": "bench-jwt-signing-key-" + "j" * 40,
+    "WEBHOOK_MASTER_KEY": "bench-webhook-master-key-" + "w" * 40,
+}
+ORDER = {
+    "items": [{"sku": "BENCH-1", "quantity": 1}],
+    "customer": {"email": "bench@example.com", "name": "Bench"},
+    "shipping_address": {
+        "line1": "1 Jalan Ampang",
+        "city": "Kuala Lumpur",
+        "postal_code": "50450",
+        "country": "MY",
+    },
+    "payment": {"token": "tok_visa"},
+}
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--saga-orders", type=int, default=1000, help="backlog size")
+    parser.add_argument("--saga-workers", type=int, default=2)
+    parser.add_argument("--saga-latency-seconds", type=float, default=15.0)
+
+
+class _NoQueue:
+    """Places the backlog without queueing it: the bench enqueues it later in one batch."""
+
+    def enqueue_saga(self, order_id, *, request_id=None):
+        pass
+
+
+def _settings(database_url: str, instance: Path) -> dict:
+    return {
+        "ENV": "testing",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS_URL,
+        "INSTANCE_PATH": str(instance),
+        "LOG_LEVEL": "WARNING",
+        "QUEUE_PREFIX": "bench:",
+        **SECRETS,
+    }
+
+
+def _start_workers(settings: dict, count: int, log_dir: Path) -> list[subprocess.Popen]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERPROCESSING_")}
+    env.update({f"ORDERPROCESSING_{k}": str(v) for k, v in settings.items()})
+    env["PYTHONPATH"] = str(ROOT)
+    workers = []
+    for i in range(count):
+        log = open(log_dir / f"worker-{i}.log", "ab")  # noqa: SIM115 - closed with the process
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "worker", "--name", f"bench-{i}-{uuid.uuid4().hex[:6]}"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+    return workers
+
+
+def _wait(predicate, timeout: float, poll: float = 0.02) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("benchmark phase did not finish in time")
+        time.sleep(poll)
+
+
+def _final_count(db, order_ids: list[str]) -> int:
+    from app.infra.models import Order
+
+    count = db.session.scalar(
+        select(func.count())
+        .select_from(Order)
+        .where(Order.id.in_(order_ids), Order.status.in_(["completed", "failed", "cancelled"]))
+    )
+    db.session.rollback()
+    return count
+
+
+def _place(n: int, merchant_id: str, queue) -> list[str]:
+    from app.services.orders import place_order
+
+    return [place_order(merchant_id, ORDER, queue).id for _ in range(n)]
+
+
+def run(args) -> dict:
+    from flask_migrate import upgrade
+    from rq import Queue, Worker
+
+    from app.extensions import db
+    from app.factory import create_app
+    from app.infra.models import Merchant, Order, Product
+    from app.infra.queue import DEFAULT_QUEUE, NOOP, RUN_ORDER_SAGA, SAGA_QUEUE
+
+    n, worker_count = args.saga_orders, args.saga_workers
+    name = f"bench_saga_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    database_url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    tmp = Path(tempfile.mkdtemp(prefix="bench-saga-"))
+    settings = _settings(database_url, tmp / "instance")
+    app = create_app(settings)
+    redis = app.extensions["redis"]
+    redis.flushdb()
+    workers: list[subprocess.Popen] = []
+    try:
+        with app.app_context():
+            upgrade()
+            merchant = Merchant(id="mer_bench", name="Bench")
+            db.session.add(merchant)
+            db.session.add(
+                Product(
+                    id="prd_bench",
+                    merchant_id=merchant.id,
+                    sku="BENCH-1",
+                    name="Bench",
+                    price=1000,
+                    currency="MYR",
+                    stock=10**9,
+                )
+            )
+            db.session.commit()
+            backlog = _place(n, "mer_bench", _NoQueue())
+
+        workers = _start_workers(settings, worker_count, tmp)
+        _wait(lambda: len(Worker.all(connection=redis)) == worker_count, 60, poll=0.2)
+
+        # 1. no-op jobs through the same workers
+        noop_queue = Queue("bench:" + DEFAULT_QUEUE, connection=redis)
+        started = time.perf_counter()
+        noop_queue.enqueue_many(
+            [Queue.prepare_data(NOOP, result_ttl=600) for _ in range(n)]
+        )
+        _wait(lambda: noop_queue.finished_job_registry.count >= n, 600)
+        noop_rate = n / (time.perf_counter() - started)
+
+        # 2. the saga backlog
+        saga_queue = Queue("bench:" + SAGA_QUEUE, connection=redis)
+        started = time.perf_counter()
+        saga_queue.enqueue_many(
+            [Queue.prepare_data(RUN_ORDER_SAGA, args=(oid,), result_ttl=60) for oid in backlog]
+        )
+        with app.app_context():
+            _wait(lambda: _final_count(db, backlog) >= n, 1200, poll=0.1)
+        saga_rate = n / (time.perf_counter() - started)
+
+        # 3. latency at half the measured saga throughput
+        rate = saga_rate / 2
+        placed: list[str] = []
+        with app.app_context():
+            queue = app.extensions["job_queue"]
+            began = time.perf_counter()
+            while time.perf_counter() - began < args.saga_latency_seconds:
+                placed += _place(1, "mer_bench", queue)
+                time.sleep(max(0.0, began + len(placed) / rate - time.perf_counter()))
+            _wait(lambda: _final_count(db, placed) >= len(placed), 300, poll=0.1)
+            rows = db.session.execute(
+                select(Order.created_at, Order.finished_at, Order.status).where(
+                    Order.id.in_(placed)
+                )
+            ).all()
+            db.session.rollback()
+        latencies = sorted((f - c).total_seconds() * 1000 for c, f, _ in rows)
+        completed = sum(1 for *_, status in rows if status == "completed")
+        return {
+            "database": "postgresql",
+            "workers": worker_count,
+            "backlog": n,
+            "noop_jobs_per_second": round(noop_rate, 1),
+            "sagas_per_second": round(saga_rate, 1),
+            "saga_to_noop_ratio": round(saga_rate / noop_rate, 3),
+            "goal_at_least_half": saga_rate >= noop_rate / 2,
+            "latency_load_orders_per_second": round(rate, 1),
+            "latency_orders": len(rows),
+            "latency_completed": completed,
+            "latency_ms_p50": round(statistics.median(latencies), 1),
+            "latency_ms_p95": round(latencies[int(0.95 * (len(latencies) - 1))], 1),
+            "latency_ms_max": round(latencies[-1], 1),
+        }
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        redis.flushdb()
+        with app.app_context():
+            db.engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
