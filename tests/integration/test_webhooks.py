@@ -176,3 +176,61 @@ def test_a_receiver_that_fails_twice_gets_every_event_in_order_with_valid_signat
     assert first["status"] == "delivered"
     assert [a["status_code"] for a in first["attempts"]] == [500, 500, 200]
     assert first["attempts"][0]["error"] == "endpoint answered HTTP 500"
+
+
+def test_a_dead_endpoint_gets_max_attempts_then_is_given_up_and_later_events_proceed(
+    sqlite_app, sqlite_client
+):
+    from app.services import outbox, webhooks
+
+    app, client = sqlite_app, sqlite_client
+    merchant = merchant_with_stock(app, client)
+    receiver = Receiver(failures=100)
+    try:
+        hook = client.post(
+            "/api/v1/webhooks",
+            json={"url": receiver.url, "events": ["order.created", "order.cancel_requested"]},
+            headers=merchant,
+        ).get_json()
+        order_id = client.post("/api/v1/orders", json=order_body(), headers=merchant).get_json()[
+            "id"
+        ]
+        client.post(f"/api/v1/orders/{order_id}/cancel", headers=merchant)
+        settings = webhooks.DeliverySettings(
+            master_key=app.config["WEBHOOK_MASTER_KEY"], max_attempts=5, retry_base_seconds=0
+        )
+        with app.app_context():
+            assert outbox.publish_pending_events() == [(hook["id"], order_id)]
+            assert outbox.publish_pending_events() == []  # published once only
+            for _ in range(10):
+                webhooks.deliver_pending(hook["id"], order_id, settings)
+    finally:
+        receiver.close()
+
+    types = [json.loads(r["body"])["type"] for r in receiver.received]
+    assert types == ["order.created"] * 5 + ["order.cancel_requested"] * 5
+    log = client.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=merchant).get_json()
+    assert [(d["type"], d["status"], len(d["attempts"])) for d in log["data"]] == [
+        ("order.cancel_requested", "failed", 5),
+        ("order.created", "failed", 5),
+    ]
+    with app.app_context():
+        timeline = webhooks.order_deliveries(order_id)  # what the dashboard's order page shows
+    assert [len(item["attempts"]) for item in timeline] == [5, 5]
+    assert {item["url"] for item in timeline} == {receiver.url}
+
+
+def test_a_deleted_webhook_receives_nothing_more(sqlite_app, sqlite_client):
+    from app.services import outbox
+
+    app, client = sqlite_app, sqlite_client
+    merchant = merchant_with_stock(app, client)
+    hook = client.post(
+        "/api/v1/webhooks",
+        json={"url": "http://127.0.0.1:9/never", "events": ["order.created"]},
+        headers=merchant,
+    ).get_json()
+    client.delete(f"/api/v1/webhooks/{hook['id']}", headers=merchant)
+    client.post("/api/v1/orders", json=order_body(), headers=merchant)
+    with app.app_context():
+        assert outbox.publish_pending_events() == []
