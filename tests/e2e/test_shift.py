@@ -162,6 +162,15 @@ def test_an_operations_shift(browser, shift_system):
         assert "403" in viewer.inner_text("main")
     viewer.goto("/runbooks/payment-provider-down")
     assert viewer.locator("text=Start run").count() == 0
+    # ... and finds the known fix in the knowledge base (full-text search on PostgreSQL).
+    viewer.goto("/kb")
+    viewer.fill("input[name=q]", "redis memory")
+    viewer.press("input[name=q]", "Enter")
+    viewer.wait_for_url(re.compile(r"/kb\?q=redis"))
+    assert viewer.locator("a.title").all_inner_texts() == [
+        "Redis timeouts: the dashboard shows no queues"
+    ]
+    assert viewer.locator("text=New article").count() == 0
     shot(viewer, system, "07-viewer-refused")
 
     # The refusals above are logged by the browser as failed loads; anything else is a defect.
