@@ -164,7 +164,16 @@ def _init_replica_routing(app: Flask) -> None:
         return
     from flask_login import current_user
 
-    from app.infra.replica import replica_eligible, start_replica_reads, stop_replica_reads
+    from app.extensions import db
+    from app.infra.replica import (
+        replica_eligible,
+        start_replica_reads,
+        stop_replica_reads,
+        watch_replica,
+    )
+
+    with app.app_context():
+        watch_replica(db.engines["replica"])
 
     @app.before_request
     def read_from_replica():

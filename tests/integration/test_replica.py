@@ -67,6 +67,10 @@ class StreamingPair:
         run_as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data_dir), "-l",
                         str(data_dir.parent / f"{data_dir.name}.log"), "-w", "start")
 
+    def stop_replica(self) -> None:
+        run_as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.dirs[1]), "-m", "immediate",
+                        "-w", "stop")
+
     def url(self, port: int, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{port}/{database}"
 
@@ -171,3 +175,25 @@ def test_only_read_only_list_and_page_requests_are_eligible_for_the_replica():
     assert not replica_eligible("GET", "web", "web.login", "/login")
     assert not replica_eligible("POST", "web", "web.order_action", "/orders/<order_id>/retry")
     assert not replica_eligible("GET", "health", "health.readyz", "/readyz")
+
+
+@pytest.mark.slow
+def test_when_the_replica_is_lost_reads_fall_back_to_the_primary(make_app, streaming_pair):
+    pair = streaming_pair
+    app = make_app(pair.url(pair.primary_port, "orders"),
+                   DATABASE_REPLICA_URL=pair.url(pair.replica_port, "orders"))
+    client = app.test_client()
+    admin = admin_headers(app, client)
+    _merchant, headers = merchant_with_key(client, admin, name="Failover")
+    create_product(client, headers, sku="FO-1", stock=5)
+    replica_caught_up(pair)
+    assert client.get("/api/v1/products", headers=headers).status_code == 200
+    pair.stop_replica()
+    # The request that finds the replica gone may fail; the ones after it read the primary.
+    first = client.get("/api/v1/products", headers=headers)
+    if first.status_code != 200:
+        assert first.status_code == 503 and first.mimetype == "application/problem+json"
+    create_product(client, headers, sku="FO-2", stock=5)
+    listed = client.get("/api/v1/products", headers=headers)
+    assert listed.status_code == 200
+    assert {p["sku"] for p in listed.get_json()["data"]} == {"FO-1", "FO-2"}
