@@ -55,10 +55,6 @@ def publish_pending_events(
     order_id: str | None = None, limit: int = PUBLISH_BATCH
 ) -> list[tuple[str, str]]:
     """Publish committed events (of one order, or all); the (webhook, order) pairs to send."""
-    if db.engine.dialect.name == "postgresql":
-        # Workers may commit asynchronously (worker/runner.py); this commit waits for the WAL
-        # flush, so nothing is published that a database crash could still take back.
-        db.session.execute(text("SET LOCAL synchronous_commit TO ON"))
     query = select(OrderEvent).where(OrderEvent.published_at.is_(None))
     if order_id is not None:
         query = query.where(OrderEvent.order_id == order_id)
@@ -125,5 +121,9 @@ def publish_pending_events(
                 )
             )
             targets[(hook.id, event.order_id)] = None
+    if targets and db.engine.dialect.name == "postgresql":
+        # Workers may commit asynchronously (worker/runner.py); this commit waits for the WAL
+        # flush (and so for every earlier commit): nothing is sent that a crash could take back.
+        db.session.execute(text("SET LOCAL synchronous_commit TO ON"))
     db.session.commit()
     return list(targets)
