@@ -101,7 +101,8 @@ def _load_wrk(url: str, method: str, body: str | None, headers: dict, seconds: i
     script.write_text(_WRK_SCRIPT.format(method=method, body=json.dumps(body) if body else "nil",
                                          headers=lines))
     out = subprocess.run(
-        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "-s", str(script), url],
+        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
+         "-s", str(script), url],
         capture_output=True, text=True, timeout=seconds + 60,
     ).stdout
     match = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+) ([\d.]+)", out)
@@ -231,6 +232,11 @@ def run(args) -> dict:
         json_headers = {"Content-Type": "application/json"}
         key_headers = {"X-API-Key": setup["key"]}
         body = json.dumps(ORDER)
+        # Warm-up: every worker compiles its SQL and opens its pools before anything is timed.
+        load(api_url + "/api/v1/orders", "POST", body, {**json_headers, **key_headers}, 2,
+             connections, workdir)
+        load(api_url + f"/api/v1/orders/{setup['order_id']}", "GET", None, key_headers, 2,
+             connections, workdir)
         results = {
             "create_api": load(api_url + "/api/v1/orders", "POST", body,
                                {**json_headers, **key_headers}, seconds, connections, workdir),
