@@ -9,7 +9,7 @@ Four runs at the same concurrency (default 32 connections), same gunicorn settin
 Goal: each API figure at least half its bare counterpart; p99 of order creation under 100 ms.
 
 Load comes from `wrk` when installed (apt-get install wrk: it leaves the CPU to the servers),
-else from Python threads with keep-alive connections.
+else (or with BENCH_LOAD_GENERATOR=threads) from Python threads with keep-alive connections.
 
     .venv/bin/python -m benchmarks --only bench_api [--api-seconds 15] [--api-connections 32]
 """
@@ -212,7 +212,8 @@ def run(args) -> dict:
 
     seconds = getattr(args, "api_seconds", 15)
     connections = getattr(args, "api_connections", 32)
-    load = _load_wrk if shutil.which("wrk") else _load_threads
+    use_wrk = shutil.which("wrk") and os.environ.get("BENCH_LOAD_GENERATOR") != "threads"
+    load = _load_wrk if use_wrk else _load_threads
     name = f"op_bench_api_{uuid.uuid4().hex[:8]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
