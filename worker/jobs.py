@@ -8,6 +8,7 @@ import uuid
 
 from flask import current_app
 
+from app.extensions import db
 from app.factory import worker_identity
 from app.observability.logs import current_request_id
 from app.observability.metrics import observe_saga_step
@@ -56,16 +57,16 @@ def run_order_saga(order_id: str, request_id: str | None = None) -> str:
         current_request_id.reset(token)
 
 
-def _publish(order_id: str | None) -> None:
-    """Relay committed events to webhooks; the scheduler retries whatever fails here."""
-    targets = outbox.publish_pending_events(order_id)
-    if targets:
-        current_app.extensions["job_queue"].enqueue_webhook_deliveries(targets)
-
-
-def publish_outbox() -> None:
-    """Publish every committed, unpublished order event."""
-    _publish(None)
+def _publish(order_id: str) -> None:
+    """Relay the order's committed events to webhooks; the scheduler's tick publishes whatever
+    fails here, so a hiccup never turns a finished saga into a failed job."""
+    try:
+        targets = outbox.publish_pending_events(order_id)
+        if targets:
+            current_app.extensions["job_queue"].enqueue_webhook_deliveries(targets)
+    except Exception:  # noqa: BLE001 - the events stay unpublished and are retried
+        db.session.rollback()
+        log.warning("outbox publish failed; the scheduler will retry", exc_info=True)
 
 
 def deliver_webhooks(webhook_id: str, order_id: str) -> int:

@@ -15,7 +15,6 @@ ALL_QUEUES = (SAGA_QUEUE, WEBHOOK_QUEUE, DEFAULT_QUEUE)
 
 # Jobs are named by import path, so the app never imports the worker package.
 RUN_ORDER_SAGA = "worker.jobs.run_order_saga"
-PUBLISH_OUTBOX = "worker.jobs.publish_outbox"
 DELIVER_WEBHOOKS = "worker.jobs.deliver_webhooks"
 NOOP = "worker.jobs.noop"
 
@@ -85,12 +84,6 @@ class RqJobQueue:
             SAGA_QUEUE,
             RUN_ORDER_SAGA,
             ((f"{self.prefix}saga-{oid}", (oid,), f"saga {oid} (recovery)") for oid in order_ids),
-        )
-
-    def enqueue_outbox_publish(self) -> None:
-        """Ask a worker to publish committed, unpublished order events (deduplicated)."""
-        self._enqueue_deduped(
-            DEFAULT_QUEUE, PUBLISH_OUTBOX, [(f"{self.prefix}outbox-publish", (), "outbox")]
         )
 
     def enqueue_webhook_deliveries(self, targets: Iterable[tuple[str, str]]) -> int:
