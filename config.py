@@ -68,9 +68,10 @@ DEFAULTS: dict[str, Any] = {
     "SCHEDULER_INTERVAL_SECONDS": 2,
     # Saga lease: a worker that stops renewing it (killed) is replaced once it expires.
     "SAGA_LEASE_SECONDS": 10,
-    # PostgreSQL: worker transactions commit without waiting for the WAL flush (saga writes are
-    # replayable; the outbox relay's commit stays synchronous). See worker/runner.py.
-    "WORKER_ASYNC_COMMIT": True,
+    # PostgreSQL: opt in to worker transactions that commit without waiting for the WAL flush
+    # (more sagas per second; a PostgreSQL crash may roll the newest saga progress back, which is
+    # replayed, but a client may have seen it). Off by default: what the API shows is durable.
+    "WORKER_ASYNC_COMMIT": False,
     # Testing only (ENV=testing): a worker stops for good at this saga point, e.g.
     # "before:capture_payment" or "after:capture_payment", so a test can SIGKILL it there.
     "SAGA_PAUSE_AT": "",
