@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
+from app.services.representations import order_representation, rfc3339
 
-def rfc3339(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+__all__ = ["order_json", "rfc3339"]
 
 
 def merchant_json(m) -> dict[str, Any]:
@@ -40,26 +37,7 @@ def product_json(p) -> dict[str, Any]:
 
 
 def order_json(o) -> dict[str, Any]:
-    return {
-        "id": o.id,
-        "status": o.status,
-        "items": [
-            {
-                "sku": line.sku,
-                "quantity": line.quantity,
-                "unit_price": line.unit_price,
-                "line_total": line.line_total,
-            }
-            for line in o.lines
-        ],
-        "total_amount": o.total_amount,
-        "currency": o.currency,
-        "customer": {"email": o.customer_email, "name": o.customer_name},
-        "shipping_address": o.shipping_address,
-        "failure_reason": o.failure_reason,
-        "created_at": rfc3339(o.created_at),
-        "updated_at": rfc3339(o.updated_at),
-    }
+    return order_representation(o)
 
 
 def event_json(e) -> dict[str, Any]:

@@ -19,36 +19,14 @@ from app.domain.ids import new_id
 from app.extensions import db
 from app.infra.models import Order, OrderEvent, Webhook, WebhookDelivery
 from app.infra.models.base import utcnow
+from app.services.representations import order_representation, rfc3339
 
 PUBLISH_BATCH = 500
 
 
-def _stamp(value) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
-
-
 def order_payload(order: Order) -> dict[str, Any]:
     """The order as the API shows it, for the `data.order` of a webhook delivery."""
-    return {
-        "id": order.id,
-        "status": order.status,
-        "items": [
-            {
-                "sku": ln.sku,
-                "quantity": ln.quantity,
-                "unit_price": ln.unit_price,
-                "line_total": ln.line_total,
-            }
-            for ln in order.lines
-        ],
-        "total_amount": order.total_amount,
-        "currency": order.currency,
-        "customer": {"email": order.customer_email, "name": order.customer_name},
-        "shipping_address": order.shipping_address,
-        "failure_reason": order.failure_reason,
-        "created_at": _stamp(order.created_at),
-        "updated_at": _stamp(order.updated_at),
-    }
+    return order_representation(order)
 
 
 def publish_pending_events(
@@ -99,7 +77,7 @@ def publish_pending_events(
             {
                 "id": event.id,
                 "type": event.type,
-                "created_at": _stamp(event.at),
+                "created_at": rfc3339(event.at),
                 "data": {"order": order_payload(orders[event.order_id]), "detail": event.detail},
             },
             separators=(",", ":"),
