@@ -213,6 +213,12 @@ DATABASE_FAILOVER = RunbookSpec(
             command="pg_isready -h \"$PRIMARY_HOST\" -p 5432",
         ),
         StepSpec(
+            "Fence the old primary",
+            "Make sure it cannot come back as a second primary: stop it (or cut it off at the "
+            "network) before promoting anything.",
+            command="pg_ctlcluster 15 main stop --mode=fast  # on the old primary, if reachable",
+        ),
+        StepSpec(
             "Stop new orders while switching",
             "Switch on `orders_kill_switch` (503 + Retry-After to merchants) if the flag "
             "store is reachable.",
@@ -238,9 +244,23 @@ DATABASE_FAILOVER = RunbookSpec(
             command=f"{FLASK} db current && {FLASK} check-integrity",
         ),
         StepSpec(
+            "Smoke-test the deployment end to end",
+            "Places a synthetic order and waits for it to complete. Sagas that were in flight "
+            "are re-driven by the scheduler on their own.",
+            command=f"{FLASK} smoke-test \"$BASE_URL\"",
+        ),
+        StepSpec(
             "Reopen and watch",
             "Switch `orders_kill_switch` off; watch the SLOs for an hour.",
             link_path="/slo", link_label="SLOs",
+        ),
+        StepSpec(
+            "Rebuild a replica and take a fresh backup",
+            "Until then there is no failover target and the newest backup predates the switch.",
+            command=(
+                "pg_basebackup -h \"$NEW_PRIMARY\" -D /var/lib/postgresql/15/main -R -X stream "
+                f"&& {FLASK} backup"
+            ),
         ),
     ],
 )
