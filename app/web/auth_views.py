@@ -52,9 +52,14 @@ def login():
     return render_template("login.html", form=form), status
 
 
-@web.post("/logout")
+@web.route("/logout", methods=["GET", "POST"])
 def logout():
+    """POST logs out (a state change needs CSRF); GET, e.g. a typed URL, asks first."""
     form = LogoutForm()
+    if request.method == "GET":
+        if not current_user.is_authenticated:
+            return redirect(url_for("web.login"))
+        return render_template("logout.html", form=form)
     if form.validate_on_submit():
         logout_user()
         flash("You are logged out.", "info")

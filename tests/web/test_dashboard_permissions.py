@@ -23,7 +23,7 @@ GRANTS = {
 # (methods, path pattern, grant needed); first match wins; None means public.
 CASES = [
     ({"GET", "POST"}, r"^/login$", None),
-    ({"POST"}, r"^/logout$", None),
+    ({"GET", "POST"}, r"^/logout$", None),
     ({"GET"}, r"^/\.well-known/security\.txt$", None),  # RFC 9116: public by definition
     ({"GET"}, r"^/$", "read"),
     ({"GET"}, r"^/orders$", "read"),
