@@ -13,11 +13,12 @@ import time
 import uuid
 
 from app.factory import create_app
-from app.services import backups, outbox, slo, webhooks
+from app.services import backups, idempotency, outbox, slo, webhooks
 from app.services.recovery import recover_stuck_sagas
 
 log = logging.getLogger(__name__)
 LEADER_KEY = "scheduler:leader"
+PURGE_EVERY_SECONDS = 600
 
 # Renew only if we still hold it; Lua makes check-and-extend one atomic step.
 _RENEW = """
@@ -58,7 +59,16 @@ class Scheduler:
             if targets:
                 queue.enqueue_webhook_deliveries(list(targets))
             backups.backup_if_due(self.redis)  # no-op unless BACKUP_INTERVAL_SECONDS > 0
+            self.purge_idempotency_keys_if_due()
             slo.evaluate_and_store()  # SLIs, budgets and burn-rate alerts for /slo (every 10 s)
+
+    def purge_idempotency_keys_if_due(self) -> None:
+        """Delete Idempotency-Key records past their 24 h, at most once per PURGE_EVERY_SECONDS."""
+        marker = self.app.config["QUEUE_PREFIX"] + "scheduler:idempotency-purge"
+        if self.redis.set(marker, "1", nx=True, ex=PURGE_EVERY_SECONDS):
+            purged = idempotency.purge_expired()
+            if purged:
+                log.info("purged expired idempotency keys", extra={"count": purged})
 
     def run(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
