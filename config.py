@@ -83,6 +83,9 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_MAX_ATTEMPTS": 8,
     "WEBHOOK_RETRY_BASE_SECONDS": 1.0,
     "WEBHOOK_TIMEOUT_SECONDS": 5.0,
+    # Webhook URLs resolving to loopback/private/link-local addresses (SSRF): None means refused
+    # in production and allowed elsewhere (local test receivers).
+    "WEBHOOK_ALLOW_PRIVATE_TARGETS": None,
     "SESSION_COOKIE_SECURE": None,  # None: Secure in production, not in development
     "METRICS_ENABLED": True,
     # Backups (`flask backup`, and the scheduler every BACKUP_INTERVAL_SECONDS; 0 = never).

@@ -108,6 +108,7 @@ def create_webhook():
         body.events,
         current_app.config["WEBHOOK_MASTER_KEY"],
         request_actor("api"),
+        allow_private=webhooks.private_targets_allowed(current_app.config),
     )
     return webhook_json(created.webhook, created.secret), 201
 

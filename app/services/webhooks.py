@@ -31,6 +31,7 @@ from app.domain.saga import ORDER_EVENT_TYPES
 from app.extensions import db
 from app.infra.models import Webhook, WebhookDelivery, WebhookDeliveryAttempt
 from app.infra.models.base import utcnow
+from app.infra.network import private_targets_allowed, resolves_to_public_addresses
 from app.observability.metrics import record_webhook_delivery
 from app.services import audit
 from app.services.pagination import Page, paginate
@@ -92,11 +93,13 @@ def rotate_webhook_secret(
 # --- endpoints ---
 
 
-def _check(url: str, events: list[str]) -> None:
+def _check(url: str, events: list[str], allow_private: bool) -> None:
     errors = []
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         errors.append(FieldError("url", "must be an absolute http or https URL"))
+    elif not allow_private and not resolves_to_public_addresses(url):
+        errors.append(FieldError("url", "must resolve to a public internet address"))
     if not events:
         errors.append(FieldError("events", "name at least one event type"))
     for index, event in enumerate(events):
@@ -113,11 +116,16 @@ class CreatedWebhook:
 
 
 def create_webhook(
-    merchant_id: str, url: str, events: list[str], master_key: str, actor: audit.Actor
+    merchant_id: str,
+    url: str,
+    events: list[str],
+    master_key: str,
+    actor: audit.Actor,
+    allow_private: bool = False,
 ) -> CreatedWebhook:
     """Register an endpoint; the signing secret is returned here and never again."""
     events = list(dict.fromkeys(events))
-    _check(url, events)
+    _check(url, events, allow_private)
     active = db.session.scalars(
         select(Webhook.seq).where(Webhook.merchant_id == merchant_id, Webhook.deleted_at.is_(None))
     ).all()
@@ -235,6 +243,7 @@ class DeliverySettings:
     max_attempts: int = 8
     retry_base_seconds: float = 1.0
     timeout_seconds: float = 5.0
+    allow_private: bool = False
 
     @property
     def retry(self) -> RetryPolicy:
@@ -249,6 +258,7 @@ def delivery_settings(config) -> DeliverySettings:
         max_attempts=int(config["WEBHOOK_MAX_ATTEMPTS"]),
         retry_base_seconds=float(config["WEBHOOK_RETRY_BASE_SECONDS"]),
         timeout_seconds=float(config["WEBHOOK_TIMEOUT_SECONDS"]),
+        allow_private=private_targets_allowed(config),
     )
 
 
@@ -277,7 +287,11 @@ def _attempt(delivery: WebhookDelivery, webhook: Webhook, settings: DeliverySett
     }
     db.session.commit()  # no transaction (or SQLite lock) held across the network call
     started = time.perf_counter()
-    status_code, error = _post(webhook.url, body, headers, settings.timeout_seconds)
+    if not settings.allow_private and not resolves_to_public_addresses(webhook.url):
+        # Checked again at send time: DNS may have changed since the webhook was registered.
+        status_code, error = None, "endpoint resolves to a non-public address; not sent"
+    else:
+        status_code, error = _post(webhook.url, body, headers, settings.timeout_seconds)
     now = utcnow()
     delivery.attempts += 1
     db.session.add(
