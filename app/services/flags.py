@@ -118,6 +118,16 @@ def is_enabled(name: str, merchant_id: str | None = None, default: bool = False)
     return default if flag is None else flag_is_on(flag, merchant_id)
 
 
+def is_enabled_now(name: str, merchant_id: str | None = None, default: bool = False) -> bool:
+    """Like is_enabled, but read from the database: for the rare decision that must not act on a
+    snapshot up to 5 s old (holding a saga right after the hold was lifted)."""
+    row = db.session.scalar(select(FeatureFlag).where(FeatureFlag.name == name))
+    if row is None:
+        return default
+    state = FlagState(row.name, row.enabled, row.rollout_percentage, dict(row.overrides or {}))
+    return flag_is_on(state, merchant_id)
+
+
 def list_flags() -> list[FeatureFlag]:
     """Every flag, kill switches first, then by name."""
     rows = db.session.scalars(select(FeatureFlag).order_by(FeatureFlag.name)).all()

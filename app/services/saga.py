@@ -145,8 +145,14 @@ def run_saga(order_id: str, ctx: SagaContext) -> str:
 
 
 def _payment_held(order: Order, step: str) -> bool:
-    """The payment_hold kill switch stops sagas right before they capture a payment."""
-    return step == "capture_payment" and flags.is_enabled(flags.PAYMENT_HOLD, order.merchant_id)
+    """The payment_hold kill switch stops sagas right before they capture a payment.
+
+    The process snapshot may lag a change by up to 5 s, so a "held" answer is confirmed from the
+    database: sagas re-queued the moment the hold is lifted must not be held again by a stale view.
+    """
+    if step != "capture_payment" or not flags.is_enabled(flags.PAYMENT_HOLD, order.merchant_id):
+        return False
+    return flags.is_enabled_now(flags.PAYMENT_HOLD, order.merchant_id)
 
 
 def _touch(order: Order, status: str | None = None) -> None:

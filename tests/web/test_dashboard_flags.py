@@ -170,3 +170,29 @@ def test_the_auto_refresh_switch_turns_page_polling_off_and_on(sqlite_app):
     page = viewer.get("/").get_data(as_text=True)
     assert 'data-refresh-seconds="0"' in page and "refreshes every" not in page
     assert 'data-refresh-seconds="0"' in viewer.get("/queues").get_data(as_text=True)
+
+
+def test_a_worker_with_a_stale_flag_snapshot_does_not_hold_a_released_saga_again(
+    make_app, sqlite_database_url
+):
+    """Lifting the hold re-queues waiting sagas at once, while a worker's snapshot may still say
+    "held" for up to 5 s; the hold is confirmed from the database before a saga waits."""
+    import time as clock
+
+    from app.services import flags, orders
+
+    api_app, worker_app = make_app(sqlite_database_url), make_app(sqlite_database_url)
+    _seed_flags(api_app)
+    api, _, headers = shop(api_app)
+    _set(api_app, "payment_hold", True)
+    order_id = place(api, headers)
+    drain_queues(worker_app)  # held: the worker's snapshot now says payment_hold is on
+    with worker_app.app_context():
+        assert flags.is_enabled("payment_hold")
+        cache = worker_app.extensions["flag_cache"]
+        cache.checked_at = cache.loaded_at = clock.monotonic() + 3600  # frozen: never refreshes
+    _set(api_app, "payment_hold", False)
+    drain_queues(worker_app)
+    with worker_app.app_context():
+        assert flags.is_enabled("payment_hold"), "the snapshot is stale on purpose"
+        assert orders.get_order(order_id).status == "completed"
