@@ -13,22 +13,10 @@ from werkzeug.exceptions import HTTPException
 
 from app.api import api
 from app.api.parsing import storable
-from app.auth.principals import has_credentials
 from app.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.problems import problem_response
 
 log = logging.getLogger(__name__)
-
-
-@api.before_request
-def require_header_credentials_for_session_users():
-    """The API authenticates by header only: a dashboard session cookie must not (CSRF)."""
-    from flask_login import current_user
-
-    if current_user.is_authenticated and not has_credentials(request):
-        from flask_login import logout_user
-
-        logout_user()
 
 
 @api.before_request

@@ -98,7 +98,3 @@ def principal_from_headers(request: Request):
     if user is None or not user.is_active:
         return None
     return user
-
-
-def has_credentials(request: Request) -> bool:
-    return bool(request.headers.get("X-API-Key") or request.headers.get("Authorization"))

@@ -21,6 +21,10 @@ def init_auth(app: Flask) -> None:
     def load_user(user_id: str):
         from app.services.accounts import get_user
 
+        # The API authenticates by header only: a dashboard session cookie must not work there
+        # (CSRF), and must not be touched either (the dashboard tab stays logged in).
+        if is_api_request():
+            return None
         user = get_user(user_id)
         return user if user is not None and user.is_active else None
 

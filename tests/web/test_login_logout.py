@@ -31,3 +31,13 @@ def test_logout_without_a_csrf_token_keeps_the_session(sqlite_app):
 def test_logout_page_sends_anonymous_visitors_to_login(sqlite_client):
     response = sqlite_client.get("/logout")
     assert response.status_code == 302 and response.headers["Location"].endswith("/login")
+
+
+def test_a_dashboard_session_does_not_authenticate_the_api_and_stays_logged_in(sqlite_app):
+    create_user(sqlite_app, "curious-operator", "operator")
+    client = sqlite_app.test_client()
+    web_login(client, "curious-operator")
+    response = client.get("/api/v1/orders")
+    assert response.status_code == 401  # the API takes a token or key, never the cookie (CSRF)
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert client.get("/").status_code == 200, "opening an API URL must not log anyone out"
