@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 
 import redis
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.domain.errors import FraudSuspected, PaymentDeclined, ShipmentRefused, TransientError
@@ -27,6 +27,7 @@ FRAUD_TOKENS = {"tok_fraudulent"}
 ALWAYS_FAILING_TOKENS = {"tok_processingError"}
 FLAKY_TOKENS = {"tok_flaky"}
 REFUSED_COUNTRIES = {"XX"}
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 class _Simulator:
@@ -66,24 +67,24 @@ class _Simulator:
         return int(pipe.execute()[0])
 
     def _record(self, model, **values):
-        """Insert the ledger row for a key, or return the row an earlier call already made."""
+        """Insert the ledger row for a key, or return the row an earlier call already made.
+
+        One INSERT ... ON CONFLICT DO NOTHING RETURNING in its own short transaction (Core: this
+        runs on every provider call); only a repeated key costs a second statement.
+        """
+        table = model.__table__
         with self._session_factory() as session:
-            existing = session.scalar(
-                select(model).where(model.idempotency_key == values["idempotency_key"])
-            )
-            if existing is not None:
-                session.expunge(existing)
-                return existing
-            row = model(**values)
-            session.add(row)
-            try:
-                session.commit()
-            except IntegrityError:  # a concurrent call with the same key won the insert
-                session.rollback()
-                row = session.scalar(
-                    select(model).where(model.idempotency_key == values["idempotency_key"])
-                )
-            session.expunge(row)
+            engine = session.get_bind()
+        with engine.begin() as connection:
+            statement = _INSERTS[engine.dialect.name](table).values(**values)
+            row = connection.execute(
+                statement.on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
+                .returning(table)
+            ).first()
+            if row is None:  # an earlier (or concurrent, now committed) call made the row
+                row = connection.execute(
+                    select(table).where(table.c.idempotency_key == values["idempotency_key"])
+                ).one()
             return row
 
 
