@@ -8,12 +8,13 @@ import uuid
 
 from flask import current_app
 
+from app.domain.orders import is_final
 from app.extensions import db
 from app.factory import worker_identity
 from app.observability.logs import current_request_id
 from app.observability.metrics import observe_saga_step
 from app.services import outbox, slo, webhooks
-from app.services.saga import SagaContext, run_saga
+from app.services.saga import SagaContext, drive_saga
 
 log = logging.getLogger(__name__)
 PAUSED_KEY = "saga:paused"
@@ -48,11 +49,15 @@ def run_order_saga(order_id: str, request_id: str | None = None) -> str:
             on_boundary=_pause_hook(app),
             on_step=observe_saga_step,
         )
-        status = run_saga(order_id, ctx)
-        slo.record_order_outcome(order_id, status)
-        log.info("saga run finished", extra={"order_id": order_id, "status": status})
-        _publish(order_id)
-        return status
+        run = drive_saga(order_id, ctx)
+        if is_final(run.status):
+            slo.count_final_order(
+                order_id, run.status, run.failure_reason, run.created_at, run.finished_at
+            )
+        log.info("saga run finished", extra={"order_id": order_id, "status": run.status})
+        if not run.events_published:
+            _publish(order_id)
+        return run.status
     finally:
         current_request_id.reset(token)
 

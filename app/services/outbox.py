@@ -105,3 +105,29 @@ def publish_pending_events(
         db.session.execute(text("SET LOCAL synchronous_commit TO ON"))
     db.session.commit()
     return list(targets)
+
+
+def publish_unsubscribed_events(order_id: str, merchant_id: str) -> bool:
+    """In the transaction that makes an order final: if its merchant has no live webhook, mark
+    the order's events published (there is nobody to hand them to) and return True; otherwise
+    leave them to the relay, which runs after the commit.
+
+    Nothing leaves the process here, so marking events of the still-open transaction is safe:
+    they and their published mark commit or vanish together. A webhook registered concurrently
+    misses them exactly as it would miss a relay pass that read the webhooks a moment earlier.
+    """
+    hooks = Webhook.__table__  # Core: this runs in every saga's last transaction
+    subscribed = db.session.execute(
+        select(hooks.c.id)
+        .where(hooks.c.merchant_id == merchant_id, hooks.c.deleted_at.is_(None))
+        .limit(1)
+    ).first()
+    if subscribed is not None:
+        return False
+    events = OrderEvent.__table__
+    db.session.execute(
+        update(events)
+        .where(events.c.order_id == order_id, events.c.published_at.is_(None))
+        .values(published_at=utcnow())
+    )
+    return True

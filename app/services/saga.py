@@ -1,45 +1,37 @@
 """Driving an order's saga: execute what `domain.saga.decide()` says and record every outcome.
 
-Each step's outcome is committed before the next step starts, so a saga resumes from the database
-after any crash: `run_saga` is idempotent and safe to call again at any time. A lease on the order
-keeps two workers from driving the same saga at once.
+A saga resumes from the database after any crash: `run_saga` is idempotent and safe to call again
+at any time. A lease on the order keeps two workers from driving the same saga at once.
+
+Transactions, on the happy path one per provider call: the outcome of step N (its row, attempt and
+event) commits together with "step N+1 running", right before step N+1's provider call. Losing an
+uncommitted outcome to a crash only repeats a provider call, which is idempotent by key; the
+"running" commit before each provider call is what makes a crash resume the call instead of
+forgetting it. Local steps commit atomically with their outcome. Each transaction starts by
+updating the order row (progress stamp, version, lease renewal, cancel check: `saga_store.hold`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-from sqlalchemy import or_, select, update
-from sqlalchemy.orm import selectinload
-from sqlalchemy.orm.attributes import set_committed_value
 
 from app.domain.errors import StepFailure, TransientError
-from app.domain.orders import OrderStatus, check_transition, is_final
+from app.domain.orders import OrderStatus, is_final
 from app.domain.ports import PaymentProvider, ShippingProvider
-from app.domain.saga import (
-    COMPENSATION_RETRY,
-    STEP_BY_NAME,
-    ActionKind,
-    StepStatus,
-    decide,
-)
+from app.domain.saga import COMPENSATION_RETRY, STEP_BY_NAME, ActionKind, StepStatus, decide
 from app.extensions import db
-from app.infra.models import Order, SagaStep, SagaStepAttempt
 from app.infra.models.base import utcnow
-from app.services import flags
-from app.services.events import record_event
-from app.services.saga_steps import COMPENSATIONS, EXECUTORS
+from app.services import flags, outbox, saga_store
+from app.services.saga_steps import COMPENSATIONS, EXECUTORS, LOCAL
+from app.services.saga_store import LeaseLost, Saga, StepRow
 
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 20
-# Steps whose whole effect is in our database: they commit atomically with their outcome, so no
-# separate "running" commit is needed before them (only provider calls need one).
-LOCAL_STEPS = frozenset({"reserve_inventory", "complete"})
 
 
 @dataclass
@@ -57,114 +49,108 @@ class SagaContext:
     on_boundary: Callable[[str, str], None] | None = field(default=None)
 
 
+@dataclass(frozen=True)
+class SagaRun:
+    """How a run ended; for a final order also what the SLO count needs, so nobody re-reads it."""
+
+    status: str
+    failure_reason: str | None = None
+    created_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    # The final transaction also published the order's events (its merchant has no webhooks).
+    events_published: bool = False
+
+
 def _lease(order_id: str, ctx: SagaContext) -> bool:
-    """Claim or renew the order's lease; False when another live worker holds it."""
-    import datetime as dt
-
-    now = utcnow()
-    result = db.session.execute(
-        update(Order)
-        .where(
-            Order.id == order_id,
-            or_(
-                Order.lease_expires_at.is_(None),
-                Order.lease_expires_at < now,
-                Order.lease_owner == ctx.worker,
-            ),
-        )
-        .values(
-            lease_owner=ctx.worker, lease_expires_at=now + dt.timedelta(seconds=ctx.lease_seconds)
-        )
-    )
+    """Claim or renew the order's lease and commit it; False when another live worker holds it."""
+    claimed = saga_store.claim(order_id, ctx.worker, ctx.lease_seconds) is not None
     db.session.commit()
-    return result.rowcount == 1
-
-
-def _release(order_id: str, ctx: SagaContext) -> None:
-    db.session.rollback()
-    db.session.execute(
-        update(Order)
-        .where(Order.id == order_id, Order.lease_owner == ctx.worker)
-        .values(lease_owner=None, lease_expires_at=None)
-    )
-    db.session.commit()
+    return claimed
 
 
 def run_saga(order_id: str, ctx: SagaContext) -> str:
     """Drive the saga until the order is final; its status, or "busy" if leased elsewhere."""
-    if not _lease(order_id, ctx):
-        return "busy"
-    lease_renew_at = time.monotonic() + ctx.lease_seconds / 2
-    session = db.session()
-    # While we hold the lease only this run changes the saga (a cancel request is re-read at each
-    # boundary), so committed objects stay valid: no reload after every commit.
-    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
-    order = None
+    return drive_saga(order_id, ctx).status
+
+
+def drive_saga(order_id: str, ctx: SagaContext) -> SagaRun:
+    """run_saga, telling the caller how the run ended."""
+    saga = saga_store.claim(order_id, ctx.worker, ctx.lease_seconds)
+    if saga is None:
+        db.session.rollback()
+        return SagaRun("busy")
+    order = saga.order
+    if is_final(order.status):
+        db.session.rollback()  # a final order's lease no longer matters
+        return _ended(saga)
     try:
-        order = db.session.scalar(
-            select(Order).options(selectinload(Order.lines)).where(Order.id == order_id)
-        )
-        if order is None:
-            return "missing"
-        steps = {
-            s.name: s
-            for s in db.session.scalars(select(SagaStep).where(SagaStep.order_id == order_id))
-        }
         while True:
-            if is_final(order.status):
-                return order.status
             action = decide(
-                {name: step.status for name, step in steps.items()},
+                {name: step.status for name, step in saga.steps.items()},
                 cancel_requested=order.cancel_requested_at is not None,
             )
             if action.kind == ActionKind.FINISH:
-                _finish(order, action.final_status)
-                return order.status
-            if order.status == OrderStatus.PENDING:
-                _touch(order, status=OrderStatus.PROCESSING)  # committed with the step
-            if action.kind == ActionKind.RUN and _payment_held(order, action.step):
+                _finish(saga, action.final_status)
+            if is_final(order.status):
+                return _ended(saga, published=_commit_final(saga))
+            if action.kind == ActionKind.RUN and _payment_held(saga, action.step):
                 # Held, not failed: no attempt is used; the scheduler's recovery (or switching
                 # the flag off, see services.flags) queues the saga again.
-                return "held"
+                _give_up_lease(saga)
+                return SagaRun("held")
             if action.kind == ActionKind.RUN:
-                _run_step(order, steps[action.step], ctx)
+                _run_step(saga, saga.steps[action.step], ctx)
             else:
-                _compensate_step(order, steps[action.step], ctx)
-            # Renew once half the lease is gone (not after every step: each renewal is a commit).
-            if time.monotonic() >= lease_renew_at:
-                if not _lease(order_id, ctx):
-                    log.warning("saga lease lost", extra={"order_id": order_id})
-                    return "busy"
-                lease_renew_at = time.monotonic() + ctx.lease_seconds / 2
-    finally:
-        session.expire_on_commit = expire_on_commit
-        if order is None or not is_final(order.status):
-            _release(order_id, ctx)  # a final order's lease no longer matters
-        else:
-            db.session.rollback()
+                _compensate_step(saga, saga.steps[action.step], ctx)
+    except LeaseLost:
+        saga_store.rollback(saga)
+        saga_store.release(order_id, ctx.worker)  # if it is still ours
+        db.session.commit()
+        log.warning("saga lease lost or step settled elsewhere", extra={"order_id": order_id})
+        return SagaRun("busy")
+    except BaseException:
+        saga_store.rollback(saga)  # half-done step work never commits
+        saga_store.release(order_id, ctx.worker)
+        db.session.commit()
+        raise
 
 
-def _payment_held(order: Order, step: str) -> bool:
+def _ended(saga: Saga, published: bool = False) -> SagaRun:
+    order = saga.order
+    return SagaRun(
+        order.status, order.failure_reason, order.created_at, order.finished_at, published
+    )
+
+
+def _commit_final(saga: Saga) -> bool:
+    """Commit the transaction that made the order final, publishing its events in it when
+    nobody subscribes to them; True if published."""
+    saga_store.flush(saga)
+    published = outbox.publish_unsubscribed_events(saga.order.id, saga.order.merchant_id)
+    saga_store.commit(saga)
+    return published
+
+
+def _give_up_lease(saga: Saga) -> None:
+    """Commit the work done so far and free the saga for whichever worker runs it next."""
+    saga_store.release(saga.order.id, saga.worker)
+    saga_store.commit(saga)
+
+
+def _payment_held(saga: Saga, step: str) -> bool:
     """The payment_hold kill switch stops sagas right before they capture a payment.
 
     The process snapshot may lag a change by up to 5 s, so a "held" answer is confirmed from the
     database: sagas re-queued the moment the hold is lifted must not be held again by a stale view.
     """
-    if step != "capture_payment" or not flags.is_enabled(flags.PAYMENT_HOLD, order.merchant_id):
+    merchant_id = saga.order.merchant_id
+    if step != "capture_payment" or not flags.is_enabled(flags.PAYMENT_HOLD, merchant_id):
         return False
-    return flags.is_enabled_now(flags.PAYMENT_HOLD, order.merchant_id)
-
-
-def _touch(order: Order, status: str | None = None) -> None:
-    if status is not None:
-        check_transition(order.status, status)
-        order.status = status
-    order.updated_at = utcnow()
-    order.version = (order.version or 0) + 1
+    return flags.is_enabled_now(flags.PAYMENT_HOLD, merchant_id)
 
 
 def _record_attempt(
-    order: Order,
+    saga: Saga,
     step: str,
     kind: str,
     attempt: int,
@@ -175,195 +161,174 @@ def _record_attempt(
     ctx: SagaContext,
 ) -> None:
     duration = (time.perf_counter() - started) * 1000
-    db.session.add(
-        SagaStepAttempt(
-            order_id=order.id,
-            step=step,
-            kind=kind,
-            attempt=attempt,
-            outcome=outcome,
-            error=error,
-            started_at=started_at,
-            duration_ms=round(duration, 3),
-            worker=ctx.worker,
-        )
+    saga_store.add_attempt(
+        saga,
+        step=step,
+        kind=kind,
+        attempt=attempt,
+        outcome=outcome,
+        error=error,
+        started_at=started_at,
+        duration_ms=round(duration, 3),
     )
     if ctx.on_step:
         ctx.on_step(step, kind, outcome, duration / 1000)
 
 
-def _settle(step: SagaStep, expected: StepStatus, **values: Any) -> bool:
-    """Record a step's outcome only if the step is still `expected`, in the same transaction as
-    the step's own database work (a reservation, a release).
-
-    Normally one worker drives a saga (the lease), but a worker that outlived its lease (a long
-    pause) could finish a step a second worker already finished; the conditional update lets
-    exactly one of them win, and the loser's work rolls back, so stock is never moved twice.
-    """
-    stamp = "compensated_at" if values.get("status") == StepStatus.COMPENSATED else "finished_at"
-    values.setdefault(stamp, utcnow())
-    db.session.flush()  # a local step's "running" is written in this same transaction
-    result = db.session.execute(
-        update(SagaStep)
-        .where(SagaStep.seq == step.seq, SagaStep.status == expected)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        db.session.rollback()
-        log.warning("saga step settled elsewhere", extra={"order_id": step.order_id})
-        return False
-    for name, value in values.items():  # keep the loaded step in step with the row
-        set_committed_value(step, name, value)
-    return True
+def _boundary(saga: Saga, ctx: SagaContext, point: str) -> None:
+    if ctx.on_boundary is None:
+        return
+    transaction = db.session().get_transaction()
+    ctx.on_boundary(saga.order.id, point)
+    if db.session().get_transaction() is not transaction:
+        # The hook ended our transaction (a test's hook commits to let a cancel through): the
+        # order row is no longer locked by us, so the next hold() must read it again.
+        saga.holding = False
 
 
-def _boundary(ctx: SagaContext, order_id: str, point: str) -> None:
-    if ctx.on_boundary is not None:
-        ctx.on_boundary(order_id, point)
-
-
-def _run_step(order: Order, step: SagaStep, ctx: SagaContext) -> None:
+def _run_step(saga: Saga, step: StepRow, ctx: SagaContext) -> None:
     definition = STEP_BY_NAME[step.name]
-    _boundary(ctx, order.id, f"before:{step.name}")
-    db.session.refresh(order, ["cancel_requested_at"])
+    order = saga.order
+    _boundary(saga, ctx, f"before:{step.name}")
+    saga_store.hold(saga, **_start_processing(saga))
     if order.cancel_requested_at is not None and step.status == StepStatus.PENDING:
         return  # cancelled at this boundary: decide() compensates instead of starting the step
-    step.status = StepStatus.RUNNING
-    step.attempts += 1
-    step.started_at = step.started_at or utcnow()
-    attempt = step.attempts
-    if step.name not in LOCAL_STEPS:
-        db.session.commit()  # durable "running" before the provider call: a crash resumes it
-    started, started_at = time.perf_counter(), utcnow()
+    attempt, before = step.attempts + 1, step.status
+    started_at = step.started_at or utcnow()
+    local = step.name in LOCAL
+    if not local:
+        saga_store.set_step(
+            saga, step, before, status=StepStatus.RUNNING, attempts=attempt, started_at=started_at
+        )
+        saga_store.commit(saga)  # durable "running" before the provider call: a crash resumes it
+        before = StepStatus.RUNNING
+    started, attempt_at = time.perf_counter(), utcnow()
     try:
         result = EXECUTORS[step.name](order, step, ctx)
     except StepFailure as failure:
-        db.session.rollback()
-        step.attempts = attempt
-        step.status = StepStatus.FAILED
-        step.error = failure.message
-        step.finished_at = utcnow()
-        order.failure_reason = failure.reason
-        _touch(order)
+        saga_store.hold(saga, failure_reason=failure.reason)
+        saga_store.set_step(
+            saga,
+            step,
+            before,
+            status=StepStatus.FAILED,
+            attempts=attempt,
+            started_at=started_at,
+            error=failure.message,
+            finished_at=utcnow(),
+        )
         _record_attempt(
-            order, step.name, "action", attempt, "failed", started, started_at, failure.message, ctx
+            saga, step.name, "action", attempt, "failed", started, attempt_at, failure.message, ctx
         )
         if definition.failure_event:
-            record_event(
-                order,
+            saga_store.add_event(
+                saga,
                 definition.failure_event,
                 {"reason": failure.reason, "message": failure.message},
             )
-        db.session.commit()
         return
     except TransientError as error:
-        db.session.rollback()
-        step.attempts = attempt
+        retry = definition.retry.should_retry(error, attempt)
+        saga_store.hold(saga, **({} if retry else {"failure_reason": definition.exhausted_reason}))
         _record_attempt(
-            order,
+            saga,
             step.name,
             "action",
             attempt,
             "retryable_error",
             started,
-            started_at,
+            attempt_at,
             str(error),
             ctx,
         )
-        step.error = str(error)
-        if not definition.retry.should_retry(error, attempt):
-            step.status = StepStatus.FAILED
-            step.finished_at = utcnow()
-            order.failure_reason = definition.exhausted_reason
-            _touch(order)
-            if definition.exhausted_event:
-                record_event(
-                    order,
-                    definition.exhausted_event,
-                    {
-                        "reason": definition.exhausted_reason,
-                        "attempts": attempt,
-                        "message": str(error),
-                    },
-                )
-            db.session.commit()
+        values = {"attempts": attempt, "started_at": started_at, "error": str(error)}
+        if retry:
+            saga_store.set_step(saga, step, before, status=StepStatus.PENDING, **values)
+            saga_store.commit(saga)  # never sleep inside a transaction
+            ctx.sleep(definition.retry.delay(attempt))
             return
-        step.status = StepStatus.PENDING
-        db.session.commit()
-        ctx.sleep(definition.retry.delay(attempt))
+        saga_store.set_step(
+            saga, step, before, status=StepStatus.FAILED, finished_at=utcnow(), **values
+        )
+        if definition.exhausted_event:
+            saga_store.add_event(
+                saga,
+                definition.exhausted_event,
+                {"reason": definition.exhausted_reason, "attempts": attempt, "message": str(error)},
+            )
         return
-    _boundary(ctx, order.id, f"after:{step.name}")
+    _boundary(saga, ctx, f"after:{step.name}")
+    saga_store.hold(saga)
     if result is None:  # the step declined to finish (a cancel arrived): decide() again
-        db.session.rollback()
-        step.status = StepStatus.PENDING
-        db.session.commit()
+        if before == StepStatus.RUNNING:
+            saga_store.set_step(saga, step, before, status=StepStatus.PENDING, attempts=attempt)
+        saga_store.commit(saga)  # so that the next hold() reads the cancel request
         return
-    if not _settle(
-        step, StepStatus.RUNNING, status=StepStatus.SUCCEEDED, result=result, error=None
-    ):
-        return
-    _touch(order)
-    _record_attempt(
-        order, step.name, "action", attempt, "succeeded", started, started_at, None, ctx
+    saga_store.set_step(
+        saga,
+        step,
+        before,
+        status=StepStatus.SUCCEEDED,
+        attempts=attempt,
+        started_at=started_at,
+        result=result,
+        error=None,
+        finished_at=utcnow(),
     )
-    record_event(order, definition.success_event, result)
-    db.session.commit()
+    _record_attempt(saga, step.name, "action", attempt, "succeeded", started, attempt_at, None, ctx)
+    saga_store.add_event(saga, definition.success_event, result)
 
 
-def _compensate_step(order: Order, step: SagaStep, ctx: SagaContext) -> None:
+def _start_processing(saga: Saga) -> dict[str, str]:
+    """A pending order becomes processing with its first step's transaction."""
+    return {"status": OrderStatus.PROCESSING} if saga.order.status == OrderStatus.PENDING else {}
+
+
+def _compensate_step(saga: Saga, step: StepRow, ctx: SagaContext) -> None:
     definition = STEP_BY_NAME[step.name]
-    _boundary(ctx, order.id, f"before:{definition.compensation}")
-    step.compensation_attempts += 1
-    attempt = step.compensation_attempts
-    db.session.commit()
+    name = definition.compensation
+    _boundary(saga, ctx, f"before:{name}")
+    saga_store.hold(saga)
+    attempt = step.compensation_attempts + 1
+    if name not in LOCAL:
+        saga_store.set_step(saga, step, StepStatus.SUCCEEDED, compensation_attempts=attempt)
+        saga_store.commit(saga)  # the attempt is counted before the provider hears of it
     started, started_at = time.perf_counter(), utcnow()
     try:
-        detail = COMPENSATIONS[definition.compensation](order, step, ctx)
-        _boundary(ctx, order.id, f"after:{definition.compensation}")
+        detail = COMPENSATIONS[name](saga.order, step, ctx)
+        _boundary(saga, ctx, f"after:{name}")
     except TransientError as error:
-        db.session.rollback()
+        saga_store.hold(saga)
         _record_attempt(
-            order,
-            definition.compensation,
-            "compensation",
-            attempt,
-            "retryable_error",
-            started,
-            started_at,
-            str(error),
-            ctx,
+            saga, name, "compensation", attempt, "retryable_error", started, started_at,
+            str(error), ctx,
         )
-        db.session.commit()
+        saga_store.commit(saga)
         # Never sleep past our own lease: another worker would take the saga over meanwhile.
         ctx.sleep(min(COMPENSATION_RETRY.delay(attempt), ctx.lease_seconds / 2))
         return
-    if not _settle(step, StepStatus.SUCCEEDED, status=StepStatus.COMPENSATED):
-        return
-    _touch(order)
-    _record_attempt(
-        order,
-        definition.compensation,
-        "compensation",
-        attempt,
-        "succeeded",
-        started,
-        started_at,
-        None,
-        ctx,
+    saga_store.hold(saga)
+    saga_store.set_step(
+        saga,
+        step,
+        StepStatus.SUCCEEDED,
+        status=StepStatus.COMPENSATED,
+        compensation_attempts=attempt,
+        compensated_at=utcnow(),
     )
-    record_event(order, definition.compensation_event, detail)
-    db.session.commit()
+    _record_attempt(
+        saga, name, "compensation", attempt, "succeeded", started, started_at, None, ctx
+    )
+    saga_store.add_event(saga, definition.compensation_event, detail)
 
 
-def _finish(order: Order, final_status: OrderStatus) -> None:
+def _finish(saga: Saga, final_status: OrderStatus) -> None:
+    order = saga.order
     if final_status == OrderStatus.COMPLETED:
         return  # the complete step already made the order final, atomically
-    _touch(order, status=final_status)
-    order.finished_at = utcnow()
     if final_status == OrderStatus.FAILED:
-        record_event(order, "order.failed", {"reason": order.failure_reason})
+        saga_store.hold(saga, status=final_status, finished_at=utcnow())
+        saga_store.add_event(saga, "order.failed", {"reason": order.failure_reason})
     else:
-        order.failure_reason = None
-        record_event(order, "order.cancelled", {})
-    db.session.commit()
+        saga_store.hold(saga, status=final_status, finished_at=utcnow(), failure_reason=None)
+        saga_store.add_event(saga, "order.cancelled", {})

@@ -2,8 +2,9 @@
 in the step's event) or raises a domain error; `app/services/saga.py` records the outcome.
 
 Local steps (reserve, complete, release) only write our database, in the caller's transaction, so
-they commit atomically with their recorded outcome; provider steps end our transaction before the
-network call and carry the step's idempotency key.
+they commit atomically with their recorded outcome; they leave nothing behind when they raise or
+decline, so the caller never has to roll back the other work of its transaction. Provider steps
+run outside any transaction (the caller commits before them) and carry the step's idempotency key.
 """
 
 from __future__ import annotations
@@ -11,52 +12,62 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
-from sqlalchemy.orm.attributes import set_committed_value
 
 from app.domain.errors import OutOfStock
 from app.domain.orders import OrderStatus
-from app.extensions import db
-from app.infra.models import Order, Product, SagaStep
+from app.infra.models import Product
 from app.infra.models.base import utcnow
+from app.services.saga_store import ORDERS, SagaOrder, StepRow, execute
 
 if TYPE_CHECKING:
     from app.services.saga import SagaContext
 
-
-def _end_transaction() -> None:
-    """Never hold a database transaction (and its locks) open across a provider's network call.
-
-    On SQLite this is also what lets the provider's own ledger write get the write lock.
-    """
-    db.session.commit()
+PRODUCTS = Product.__table__
+# Steps and compensations whose whole effect is in our database.
+LOCAL = frozenset({"reserve_inventory", "complete", "release_inventory"})
 
 
-def _reserve_inventory(order: Order, step: SagaStep, ctx: SagaContext) -> dict[str, Any]:
+def _move_stock(product_id: str, quantity: int, *, stock: int = 0, reserved: int = 0) -> None:
+    execute(
+        update(PRODUCTS)
+        .where(PRODUCTS.c.id == product_id)
+        .values(
+            stock=PRODUCTS.c.stock + stock * quantity,
+            reserved=PRODUCTS.c.reserved + reserved * quantity,
+            updated_at=utcnow(),
+        )
+    )
+
+
+def _reserve_inventory(order: SagaOrder, step: StepRow, ctx: SagaContext) -> dict[str, Any]:
+    reserved = []
     # Products are locked in one stable order (by id), so multi-line orders never deadlock.
     for line in sorted(order.lines, key=lambda ln: ln.product_id):
-        result = db.session.execute(
-            update(Product)
+        result = execute(
+            update(PRODUCTS)
             .where(
-                Product.id == line.product_id,
-                Product.stock - Product.reserved >= line.quantity,
+                PRODUCTS.c.id == line.product_id,
+                PRODUCTS.c.stock - PRODUCTS.c.reserved >= line.quantity,
             )
-            .values(reserved=Product.reserved + line.quantity, updated_at=utcnow())
+            .values(reserved=PRODUCTS.c.reserved + line.quantity, updated_at=utcnow())
         )
         if result.rowcount != 1:
+            # Undo this attempt's earlier lines here: the transaction holds other saga work.
+            for done in reserved:
+                _move_stock(done.product_id, done.quantity, reserved=-1)
             raise OutOfStock(f"not enough stock for {line.sku}")
+        reserved.append(line)
     return {"lines": [{"sku": ln.sku, "quantity": ln.quantity} for ln in order.lines]}
 
 
-def _capture_payment(order: Order, step: SagaStep, ctx: SagaContext) -> dict[str, Any]:
-    call = dict(
+def _capture_payment(order: SagaOrder, step: StepRow, ctx: SagaContext) -> dict[str, Any]:
+    receipt = ctx.payments.capture(
         order_id=order.id,
         amount=order.total_amount,
         currency=order.currency,
         token=order.payment_token,
         idempotency_key=step.idempotency_key,
     )
-    _end_transaction()
-    receipt = ctx.payments.capture(**call)
     return {
         "payment_id": receipt.payment_id,
         "amount": receipt.amount,
@@ -64,78 +75,57 @@ def _capture_payment(order: Order, step: SagaStep, ctx: SagaContext) -> dict[str
     }
 
 
-def _create_shipment(order: Order, step: SagaStep, ctx: SagaContext) -> dict[str, Any]:
-    call = dict(
+def _create_shipment(order: SagaOrder, step: StepRow, ctx: SagaContext) -> dict[str, Any]:
+    receipt = ctx.shipping.create_shipment(
         order_id=order.id,
         address=dict(order.shipping_address),
         idempotency_key=step.idempotency_key,
     )
-    _end_transaction()
-    receipt = ctx.shipping.create_shipment(**call)
     return {"shipment_id": receipt.shipment_id}
 
 
-def _complete(order: Order, step: SagaStep, ctx: SagaContext) -> dict[str, Any] | None:
+def _complete(order: SagaOrder, step: StepRow, ctx: SagaContext) -> dict[str, Any] | None:
     now = utcnow()
     # Conditional on no cancel request: a cancel racing completion has exactly one winner.
-    result = db.session.execute(
-        update(Order)
+    result = execute(
+        update(ORDERS)
         .where(
-            Order.id == order.id,
-            Order.status == OrderStatus.PROCESSING,
-            Order.cancel_requested_at.is_(None),
+            ORDERS.c.id == order.id,
+            ORDERS.c.status == OrderStatus.PROCESSING,
+            ORDERS.c.cancel_requested_at.is_(None),
         )
-        .values(
-            status=OrderStatus.COMPLETED, finished_at=now, updated_at=now, version=Order.version + 1
-        )
-        .execution_options(synchronize_session=False)
+        .values(status=OrderStatus.COMPLETED, finished_at=now, updated_at=now)
     )
     if result.rowcount != 1:
         return None
-    for name, value in (("status", OrderStatus.COMPLETED), ("finished_at", now)):
-        set_committed_value(order, name, value)
-    set_committed_value(order, "version", (order.version or 0) + 1)
+    order.status, order.finished_at = OrderStatus.COMPLETED, now
     for line in sorted(order.lines, key=lambda ln: ln.product_id):
         # The reserved units leave the warehouse: on-hand and reserved drop together.
-        db.session.execute(
-            update(Product)
-            .where(Product.id == line.product_id)
-            .values(
-                stock=Product.stock - line.quantity,
-                reserved=Product.reserved - line.quantity,
-                updated_at=now,
-            )
-        )
+        _move_stock(line.product_id, line.quantity, stock=-1, reserved=-1)
     return {}
 
 
-def _release_inventory(order: Order, step: SagaStep, ctx: SagaContext) -> dict[str, Any]:
+def _release_inventory(order: SagaOrder, step: StepRow, ctx: SagaContext) -> dict[str, Any]:
     for line in sorted(order.lines, key=lambda ln: ln.product_id):
-        db.session.execute(
-            update(Product)
-            .where(Product.id == line.product_id)
-            .values(reserved=Product.reserved - line.quantity, updated_at=utcnow())
-        )
+        _move_stock(line.product_id, line.quantity, reserved=-1)
     return {"lines": [{"sku": ln.sku, "quantity": ln.quantity} for ln in order.lines]}
 
 
-def _refund_payment(order: Order, step: SagaStep, ctx: SagaContext) -> dict[str, Any]:
-    call = dict(
+def _refund_payment(order: SagaOrder, step: StepRow, ctx: SagaContext) -> dict[str, Any]:
+    receipt = ctx.payments.refund(
         payment_id=step.result["payment_id"],
         amount=step.result["amount"],
         currency=step.result["currency"],
         idempotency_key=f"{order.id}:refund_payment",
     )
-    _end_transaction()
-    receipt = ctx.payments.refund(**call)
     return {"refund_id": receipt.payment_id, "amount": receipt.amount}
 
 
-def _cancel_shipment(order: Order, step: SagaStep, ctx: SagaContext) -> dict[str, Any]:
+def _cancel_shipment(order: SagaOrder, step: StepRow, ctx: SagaContext) -> dict[str, Any]:
     shipment_id = step.result["shipment_id"]
-    call = dict(shipment_id=shipment_id, idempotency_key=f"{order.id}:cancel_shipment")
-    _end_transaction()
-    ctx.shipping.cancel_shipment(**call)
+    ctx.shipping.cancel_shipment(
+        shipment_id=shipment_id, idempotency_key=f"{order.id}:cancel_shipment"
+    )
     return {"shipment_id": shipment_id}
 
 

@@ -64,14 +64,27 @@ def record_order_outcome(order_id: str, status: str) -> bool:
     db.session.rollback()  # read-only: never hold a transaction (SQLite's write lock) open
     if row is None or not is_final(row.status):
         return False
+    return count_final_order(
+        order_id, row.status, row.failure_reason, row.created_at, row.finished_at
+    )
+
+
+def count_final_order(
+    order_id: str,
+    status: str,
+    failure_reason: str | None,
+    created_at: dt.datetime,
+    finished_at: dt.datetime | None,
+) -> bool:
+    """Count a final order once, from what the caller already knows; True if counted."""
     try:
         first = _redis().set(_key(_COUNTED_KEY.format(order_id)), 1, nx=True, ex=_COUNTED_TTL)
     except redis.RedisError:
         first = True  # better a rare double count in metrics than a lost outcome
     if not first:
         return False
-    seconds = (row.finished_at - row.created_at).total_seconds() if row.finished_at else None
-    record_order_final(row.status, row.failure_reason, seconds)
+    seconds = (finished_at - created_at).total_seconds() if finished_at else None
+    record_order_final(status, failure_reason, seconds)
     slow = seconds is None or seconds > ORDER_FINAL_SECONDS
     current_app.extensions["slo_buckets"].record([(ORDER_LATENCY.slug, slow)])
     return True

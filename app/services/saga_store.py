@@ -1,0 +1,255 @@
+"""The saga's reads and writes, in SQLAlchemy Core on the session's connection.
+
+The saga is the hottest write path of the system: ORM objects and their unit-of-work flushes cost
+several times the SQL they send, so the saga works on plain rows here. Attempt rows and events of a
+transaction are buffered and sent as one INSERT per table just before the commit. Everything runs
+on `db.session`'s connection, so `db.session.commit()` (also a test's boundary hook) commits it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, or_, select, update
+
+from app.domain.ids import new_id
+from app.domain.orders import check_transition
+from app.extensions import db
+from app.infra.models import Order, OrderEvent, OrderLine, SagaStep, SagaStepAttempt
+from app.infra.models.base import utcnow
+
+ORDERS = Order.__table__
+LINES = OrderLine.__table__
+STEPS = SagaStep.__table__
+ATTEMPTS = SagaStepAttempt.__table__
+EVENTS = OrderEvent.__table__
+
+_ORDER_COLUMNS = [
+    ORDERS.c[name]
+    for name in (
+        "id",
+        "merchant_id",
+        "status",
+        "failure_reason",
+        "currency",
+        "total_amount",
+        "shipping_address",
+        "payment_token",
+        "request_id",
+        "cancel_requested_at",
+        "created_at",
+        "finished_at",
+    )
+]
+
+
+def execute(statement, parameters=None):
+    """Run a Core statement in the session's transaction."""
+    # On the session's connection directly: skips the ORM's per-statement execution machinery.
+    return db.session.connection().execute(statement, parameters)
+
+
+class LeaseLost(Exception):
+    """Another worker drives this saga now (our lease lapsed and was taken, or a step we were
+    about to settle was settled elsewhere): stop without writing anything."""
+
+
+@dataclass(slots=True)
+class Line:
+    product_id: str
+    sku: str
+    quantity: int
+
+
+@dataclass(slots=True)
+class StepRow:
+    seq: int
+    name: str
+    status: str
+    attempts: int
+    compensation_attempts: int
+    idempotency_key: str
+    result: dict | None
+    started_at: dt.datetime | None
+
+
+@dataclass(slots=True)
+class SagaOrder:
+    """The order as the saga sees it, kept in step with the rows it writes."""
+
+    id: str
+    merchant_id: str
+    status: str
+    failure_reason: str | None
+    currency: str
+    total_amount: int
+    shipping_address: dict
+    payment_token: str
+    request_id: str | None
+    cancel_requested_at: dt.datetime | None
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+    lines: list[Line] = field(default_factory=list)
+
+
+@dataclass
+class Saga:
+    """One saga run's state: the order, its steps, and this transaction's buffered writes."""
+
+    order: SagaOrder
+    steps: dict[str, StepRow]
+    worker: str
+    lease_seconds: int
+    # True once this transaction updated the order row: from then on the row is locked by us, so
+    # the cancel_requested_at we read cannot change until we commit.
+    holding: bool = False
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def claim(order_id: str, worker: str, lease_seconds: int) -> Saga | None:
+    """Take (or renew) the order's lease and load the saga; None when another worker holds it.
+
+    The lease is written in the caller's transaction and commits with the first step; until then
+    the row lock keeps other claimers waiting (they then see our lease and give up).
+    """
+    now = utcnow()
+    row = execute(
+        update(ORDERS)
+        .where(
+            ORDERS.c.id == order_id,
+            or_(
+                ORDERS.c.lease_expires_at.is_(None),
+                ORDERS.c.lease_expires_at < now,
+                ORDERS.c.lease_owner == worker,
+            ),
+        )
+        .values(lease_owner=worker, lease_expires_at=now + dt.timedelta(seconds=lease_seconds))
+        .returning(*_ORDER_COLUMNS)
+    ).first()
+    if row is None:
+        return None
+    order = SagaOrder(**row._mapping)
+    order.lines = [
+        Line(*r)
+        for r in execute(
+            select(LINES.c.product_id, LINES.c.sku, LINES.c.quantity)
+            .where(LINES.c.order_id == order_id)
+            .order_by(LINES.c.seq)
+        )
+    ]
+    steps = {
+        r.name: StepRow(*r)
+        for r in execute(
+            select(
+                STEPS.c.seq,
+                STEPS.c.name,
+                STEPS.c.status,
+                STEPS.c.attempts,
+                STEPS.c.compensation_attempts,
+                STEPS.c.idempotency_key,
+                STEPS.c.result,
+                STEPS.c.started_at,
+            ).where(STEPS.c.order_id == order_id)
+        )
+    }
+    return Saga(order, steps, worker, lease_seconds)
+
+
+def hold(saga: Saga, **values: Any) -> None:
+    """Update the order row at the start of a transaction: progress stamp, version (the ETag),
+    lease renewal and any `values`; re-reads cancel_requested_at. LeaseLost if the lease is gone.
+
+    Later calls in the same transaction only write `values` (the row is ours already).
+    """
+    order = saga.order
+    if "status" in values:
+        check_transition(order.status, values["status"])
+    if saga.holding:
+        if values:
+            execute(update(ORDERS).where(ORDERS.c.id == order.id).values(**values))
+    else:
+        now = utcnow()
+        cancel = execute(
+            update(ORDERS)
+            .where(ORDERS.c.id == order.id, ORDERS.c.lease_owner == saga.worker)
+            .values(
+                updated_at=now,
+                version=ORDERS.c.version + 1,
+                lease_expires_at=now + dt.timedelta(seconds=saga.lease_seconds),
+                **values,
+            )
+            .returning(ORDERS.c.cancel_requested_at)
+        ).first()
+        if cancel is None:
+            raise LeaseLost(order.id)
+        order.cancel_requested_at = cancel[0]
+        saga.holding = True
+    for name, value in values.items():
+        setattr(order, name, value)
+
+
+def set_step(saga: Saga, step: StepRow, expected: str, **values: Any) -> None:
+    """Write a step's new state only if it is still `expected` (see `saga._settle_conflict`)."""
+    result = execute(
+        update(STEPS).where(STEPS.c.seq == step.seq, STEPS.c.status == expected).values(**values)
+    )
+    if result.rowcount != 1:
+        raise LeaseLost(saga.order.id)
+    for name in ("status", "attempts", "compensation_attempts", "result", "started_at"):
+        if name in values:
+            setattr(step, name, values[name])
+
+
+def add_attempt(saga: Saga, **values: Any) -> None:
+    saga.attempts.append({"order_id": saga.order.id, "worker": saga.worker, **values})
+
+
+def add_event(saga: Saga, event_type: str, detail: dict[str, Any] | None = None) -> None:
+    """An event on the order's timeline (and outbox), written with this transaction."""
+    order = saga.order
+    saga.events.append(
+        {
+            "id": new_id("evt"),
+            "order_id": order.id,
+            "merchant_id": order.merchant_id,
+            "type": event_type,
+            "at": utcnow(),
+            "detail": detail or {},
+            "request_id": order.request_id,
+            "published_at": None,
+        }
+    )
+
+
+def flush(saga: Saga) -> None:
+    """Send the buffered attempt rows and events: one (executemany) INSERT per table."""
+    if saga.attempts:
+        execute(insert(ATTEMPTS), saga.attempts)
+        saga.attempts = []
+    if saga.events:
+        execute(insert(EVENTS), saga.events)
+        saga.events = []
+
+
+def commit(saga: Saga) -> None:
+    flush(saga)
+    db.session.commit()
+    saga.holding = False
+
+
+def rollback(saga: Saga | None) -> None:
+    db.session.rollback()
+    if saga is not None:
+        saga.attempts, saga.events, saga.holding = [], [], False
+
+
+def release(order_id: str, worker: str) -> None:
+    """Give the lease up (in the current transaction, committed by the caller)."""
+    execute(
+        update(ORDERS)
+        .where(ORDERS.c.id == order_id, ORDERS.c.lease_owner == worker)
+        .values(lease_owner=None, lease_expires_at=None)
+    )
