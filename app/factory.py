@@ -84,11 +84,24 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     return app
 
 
+def _drop_limiter_request_hooks(app: Flask, limiter) -> None:
+    """The limits are counted by app/auth/rate_limits.py on flask-limiter's storage; its own hooks
+    would only walk an empty list of decorated limits (and add no headers) on every request."""
+    from functools import partial
+
+    def ours(hook) -> bool:
+        bound_to = hook.args[0] if isinstance(hook, partial) and hook.args else None
+        return getattr(hook, "__self__", bound_to) is not limiter
+
+    for hooks in (app.before_request_funcs, app.after_request_funcs):
+        hooks[None] = [hook for hook in hooks.get(None, []) if ours(hook)]
+
+
 def _init_extensions(app: Flask) -> None:
     from app.auth.setup import init_auth
     from app.extensions import cache, csrf, db, limiter, migrate
     from app.infra import models  # noqa: F401  (registers the tables)
-    from app.infra.database import configure_sqlite
+    from app.infra.database import configure_sqlite, ping_idle_connections
     from app.infra.providers import SimulatedPaymentProvider, SimulatedShippingProvider
     from app.infra.queue import RqJobQueue
     from app.infra.redis_client import connect
@@ -98,9 +111,12 @@ def _init_extensions(app: Flask) -> None:
     csrf.init_app(app)
     cache.init_app(app)
     limiter.init_app(app)
+    _drop_limiter_request_hooks(app, limiter)
     init_auth(app)
     with app.app_context():
         configure_sqlite(db.engine)
+        for engine in db.engines.values():
+            ping_idle_connections(engine)
 
     redis_client = connect(app.config["REDIS_URL"])
     app.extensions["redis"] = redis_client

@@ -4,6 +4,9 @@ from flask import Blueprint
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
+# First: its request hook must run before the others read the cache.
+from app.api import prefetch  # noqa: E402,F401,I001
+
 # Registers the routes (docs and rate limits included).
 from app.api import (  # noqa: E402,F401
     admin,

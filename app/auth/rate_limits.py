@@ -11,7 +11,6 @@ including a 404 for an unknown route and a 405, carries X-RateLimit-* with the r
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass
 from functools import lru_cache, wraps
@@ -23,6 +22,16 @@ from app.extensions import limiter
 from app.observability.client_ip import client_ip
 
 log = logging.getLogger(__name__)
+
+# limits' fixed-window hit (its incr_expire.lua) that also answers the window's TTL: the count and
+# the reset in one Redis round trip instead of two, on the same keys flask-limiter uses.
+_HIT_AND_TTL = """
+local current = redis.call("incrby", KEYS[1], 1)
+if tonumber(current) == 1 then
+    redis.call("expire", KEYS[1], ARGV[1])
+end
+return {current, redis.call("ttl", KEYS[1])}
+"""
 
 # Names of the configurable limits (config.py): the only ones that may be overridden at run time.
 LIMIT_NAMES = ("RATELIMIT_API", "RATELIMIT_AUTH")
@@ -95,15 +104,23 @@ def count(limit_text: str, scope: str, key: str) -> RateState | None:
     item = _parsed(limit_text)
     window = item.key_for(scope, key)
     try:
-        # The fixed-window strategy's own hit, with its count kept: two Redis round trips (count
-        # and expiry) instead of four (hit, then get_window_stats reading both back).
-        used = limiter.storage.incr(window, item.get_expiry())
-        reset_at = limiter.storage.get_expiry(window)
+        used, ttl = _hit(window, item.get_expiry())
     except Exception:  # noqa: BLE001 - RATELIMIT_SWALLOW_ERRORS: availability over limiting
         log.warning("rate limit storage unavailable; request not limited", exc_info=True)
         return None
-    reset = max(0, math.ceil(reset_at - time.time()))
+    reset = max(0, int(ttl))
     return RateState(item.amount, max(0, item.amount - used), reset, used <= item.amount)
+
+
+def _hit(window: str, expiry: int) -> tuple[int, int]:
+    """Count a hit in flask-limiter's Redis storage: (hits in the window, seconds to its reset)."""
+    storage = limiter.storage
+    script = getattr(storage, "_hit_and_ttl_script", None)
+    if script is None:
+        script = storage.get_connection().register_script(_HIT_AND_TTL)
+        storage._hit_and_ttl_script = script
+    used, ttl = script([storage.prefixed_key(window)], [expiry])
+    return int(used), int(ttl)
 
 
 def api_caller_key(principal) -> str:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
+
+# A pooled connection idle at least this long is pinged before it is handed out.
+IDLE_PING_SECONDS = 1.0
 
 
 def engine_options(database_url: str, pool_size: int) -> dict[str, Any]:
@@ -16,10 +20,36 @@ def engine_options(database_url: str, pool_size: int) -> dict[str, Any]:
     return {
         "pool_size": pool_size,
         "max_overflow": pool_size,
-        "pool_pre_ping": True,  # a database restart must not hand out dead connections
+        # No pool_pre_ping: that is a round trip on every checkout (every request); see
+        # ping_idle_connections, which pings only connections that sat idle.
         "pool_recycle": 1800,
         "connect_args": {"connect_timeout": 3},
     }
+
+
+def ping_idle_connections(engine: Engine) -> None:
+    """pool_pre_ping for connections that sat idle: a database restart must not hand out dead ones.
+
+    A busy connection (used within IDLE_PING_SECONDS) is trusted: if the database died under it,
+    one statement fails, SQLAlchemy's disconnect detection invalidates the whole pool, and the next
+    checkout connects afresh - the same recovery pre-ping gives, without its round trip per request.
+    """
+    if engine.dialect.name != "postgresql":
+        return
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection, record, _proxy):
+        idle_since = record.info.get("idle_since")
+        if idle_since is not None and time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # noqa: BLE001 - any failure means: use another connection
+            raise exc.DisconnectionError() from error
 
 
 def configure_sqlite(engine: Engine) -> None:

@@ -4,12 +4,21 @@ Each event is counted twice in one round trip: in a per-minute hash (kept 7 hour
 the 5 m..6 h windows) and a per-hour hash (kept 31 days, for the 24 h, 3 d and 30 d windows). So a
 30-day window reads 720 small hashes, not 43,200. Windows longer than 6 h are therefore aligned to
 whole hours (the current, partial hour included).
+
+Request hooks count through `record_soon`: the counts are summed in the process and written by a
+background thread at most a second later (one pipeline per second, not one per request: that
+round trip was a sixth of an order read). `counts` writes the process's own pending counts first.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import threading
 import time
+import weakref
+from collections import Counter
 from collections.abc import Iterable
 
 import redis
@@ -24,6 +33,9 @@ HOUR_TTL = 31 * 86400
 MINUTE_RESOLUTION_LIMIT = 6 * HOUR
 # After a Redis failure, skip recording for this long rather than slow every request down.
 _BACKOFF_SECONDS = 5.0
+FLUSH_INTERVAL_SECONDS = 1.0
+# Buffered counts older than this are dropped if Redis stays away (their minute buckets expire).
+_PENDING_MAX_AGE_MINUTES = MINUTE_TTL // MINUTE
 
 
 class SloBuckets:
@@ -31,6 +43,8 @@ class SloBuckets:
         self.connection = connection
         self.prefix = prefix
         self._skip_until = 0.0
+        self._pending: Counter[tuple[int, str]] = Counter()  # (minute, "slug:total|bad") -> n
+        self._lock = threading.Lock()
 
     def _minute_key(self, minute: int) -> str:
         return f"{self.prefix}slo:m:{minute}"
@@ -61,10 +75,49 @@ class SloBuckets:
             log.warning("SLO bucket write failed", extra={"error": type(exc).__name__})
             return False
 
+    def record_soon(self, events: Iterable[tuple[str, bool]]) -> None:
+        """Count (objective slug, is_bad) events within FLUSH_INTERVAL_SECONDS, without a round
+        trip now (for request hooks)."""
+        minute = int(time.time() // MINUTE)
+        with self._lock:
+            for slug, bad in events:
+                self._pending[(minute, f"{slug}:total")] += 1
+                if bad:
+                    self._pending[(minute, f"{slug}:bad")] += 1
+        _flusher.watch(self)
+
+    def flush(self) -> bool:
+        """Write the buffered counts; on a Redis failure they stay buffered for the next try."""
+        with self._lock:
+            pending, self._pending = self._pending, Counter()
+        if not pending:
+            return True
+        pipe = self.connection.pipeline(transaction=False)
+        keys: dict[str, int] = {}
+        for (minute, field), amount in pending.items():
+            minute_key, hour_key = self._minute_key(minute), self._hour_key(minute * MINUTE // HOUR)
+            pipe.hincrby(minute_key, field, amount)
+            pipe.hincrby(hour_key, field, amount)
+            keys[minute_key], keys[hour_key] = MINUTE_TTL, HOUR_TTL
+        for key, ttl in keys.items():
+            pipe.expire(key, ttl)
+        try:
+            pipe.execute()
+            return True
+        except redis.RedisError as exc:
+            oldest = int(time.time() // MINUTE) - _PENDING_MAX_AGE_MINUTES
+            with self._lock:
+                for (minute, field), amount in pending.items():
+                    if minute > oldest:
+                        self._pending[(minute, field)] += amount
+            log.warning("SLO bucket write failed", extra={"error": type(exc).__name__})
+            return False
+
     def counts(
         self, slugs: Iterable[str], now: float | None = None
     ) -> dict[str, dict[str, Counts]]:
         """Counts per objective slug and per window name (every window in domain.slo.WINDOWS)."""
+        self.flush()
         now = time.time() if now is None else now
         slugs = list(slugs)
         current_minute, current_hour = int(now // MINUTE), int(now // HOUR)
@@ -101,3 +154,38 @@ def _sum(buckets: list[dict], slug: str) -> Counts:
         total += int(bucket.get(total_field, 0))
         bad += int(bucket.get(bad_field, 0))
     return Counts(total=total, bad=bad)
+
+
+class _Flusher:
+    """One daemon thread per process flushing every watched SloBuckets each interval (and once
+    more at exit); started lazily, and again in a forked child, which does not inherit threads."""
+
+    def __init__(self) -> None:
+        self._buckets: weakref.WeakSet[SloBuckets] = weakref.WeakSet()
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+
+    def watch(self, buckets: SloBuckets) -> None:
+        if buckets in self._buckets and self._pid == os.getpid():
+            return
+        with self._lock:
+            self._buckets.add(buckets)
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="slo-buckets", daemon=True).start()
+
+    def flush_all(self) -> None:
+        for buckets in list(self._buckets):
+            try:
+                buckets.flush()
+            except Exception:  # noqa: BLE001 - a metrics hiccup must never kill the thread
+                log.warning("SLO bucket flush failed", exc_info=True)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(FLUSH_INTERVAL_SECONDS)
+            self.flush_all()
+
+
+_flusher = _Flusher()
+atexit.register(_flusher.flush_all)

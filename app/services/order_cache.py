@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from app.domain.errors import NotFound
 from app.extensions import db
@@ -13,12 +13,22 @@ from app.infra import cache_keys
 from app.infra.models import Order
 from app.services.orders import get_order
 
+# Built once and, on PostgreSQL, run on a pooled connection of its own in autocommit (no BEGIN or
+# ROLLBACK round trips): this lookup is on every order read, and the ORM's per-statement machinery
+# and the transaction cost more than the query. SQLite runs it in the session's transaction (a
+# second connection would queue behind the session's own write lock).
+_VERSION_QUERY = select(Order.version, Order.merchant_id).where(Order.id == bindparam("order_id"))
+
 
 def order_version(order_id: str, merchant_id: str | None) -> int:
     """The order's current version (its ETag); NotFound for another merchant's order."""
-    row = db.session.execute(
-        select(Order.version, Order.merchant_id).where(Order.id == order_id)
-    ).first()
+    params = {"order_id": order_id}
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect() as connection:
+            autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
+            row = autocommit.execute(_VERSION_QUERY, params).first()
+    else:
+        row = db.session.connection().execute(_VERSION_QUERY, params).first()
     if row is None or (merchant_id is not None and row.merchant_id != merchant_id):
         raise NotFound("order")
     return row.version
