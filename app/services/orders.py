@@ -95,10 +95,7 @@ def place_order(
         "detail": {"total_amount": priced.total_amount},
         "request_id": request_id,
     }
-    connection.execute(insert(Order.__table__), order_row)
-    connection.execute(insert(OrderLine.__table__), line_rows)
-    connection.execute(insert(SagaStep.__table__), step_rows)
-    connection.execute(insert(OrderEvent.__table__), event_row)
+    _insert_order_rows(connection, order_row, line_rows, step_rows, event_row)
     count_orders_on_commit(db.session())
     db.session.commit()
     # After the commit: a worker must never see an order that could still roll back. If Redis is
@@ -111,6 +108,23 @@ def place_order(
         )
     # Detached, built from what was written: the caller serializes it without a round trip.
     return Order(**order_row, lines=[OrderLine(**row) for row in line_rows])
+
+
+def _insert_order_rows(connection, order_row, line_rows, step_rows, event_row) -> None:
+    """The order, its lines, its saga steps and its first event: one statement on PostgreSQL
+    (data-modifying CTEs, one round trip instead of four), four on SQLite."""
+    statements = [
+        insert(Order.__table__).values(order_row),
+        insert(OrderLine.__table__).values(line_rows),
+        insert(SagaStep.__table__).values(step_rows),
+        insert(OrderEvent.__table__).values(event_row),
+    ]
+    if connection.dialect.name == "postgresql":
+        *ctes, last = statements
+        connection.execute(last.add_cte(*(s.cte(f"new_{i}") for i, s in enumerate(ctes))))
+        return
+    for statement in statements:
+        connection.execute(statement)
 
 
 def get_order(order_id: str, merchant_id: str | None = None) -> Order:
