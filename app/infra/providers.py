@@ -7,6 +7,7 @@ committed in its own transaction: a provider's charge does not roll back with ou
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
 
@@ -28,6 +29,16 @@ ALWAYS_FAILING_TOKENS = {"tok_processingError"}
 FLAKY_TOKENS = {"tok_flaky"}
 REFUSED_COUNTRIES = {"XX"}
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+@functools.cache
+def _ledger_insert(dialect: str, table):
+    """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING RETURNING *, built once per table."""
+    return (
+        _INSERTS[dialect](table)
+        .on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
+        .returning(table)
+    )
 
 
 class _Simulator:
@@ -75,12 +86,14 @@ class _Simulator:
         table = model.__table__
         with self._session_factory() as session:
             engine = session.get_bind()
-        with engine.begin() as connection:
-            statement = _INSERTS[engine.dialect.name](table).values(**values)
-            row = connection.execute(
-                statement.on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
-                .returning(table)
-            ).first()
+        if engine.dialect.name == "postgresql":
+            # Each statement is its own transaction: no BEGIN and COMMIT round trips. (SQLite's
+            # connections take their write lock at BEGIN, see infra/database.py: keep those.)
+            scope = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            scope = engine.begin()
+        with scope as connection:
+            row = connection.execute(_ledger_insert(engine.dialect.name, table), values).first()
             if row is None:  # an earlier (or concurrent, now committed) call made the row
                 row = connection.execute(
                     select(table).where(table.c.idempotency_key == values["idempotency_key"])

@@ -13,7 +13,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import bindparam, select, text, update
 
 from app.domain.ids import new_id
 from app.extensions import db
@@ -116,18 +116,24 @@ def publish_unsubscribed_events(order_id: str, merchant_id: str) -> bool:
     they and their published mark commit or vanish together. A webhook registered concurrently
     misses them exactly as it would miss a relay pass that read the webhooks a moment earlier.
     """
-    hooks = Webhook.__table__  # Core: this runs in every saga's last transaction
-    subscribed = db.session.execute(
-        select(hooks.c.id)
-        .where(hooks.c.merchant_id == merchant_id, hooks.c.deleted_at.is_(None))
-        .limit(1)
+    subscribed = db.session.connection().execute(
+        _LIVE_WEBHOOK, {"p_merchant": merchant_id}
     ).first()
     if subscribed is not None:
         return False
-    events = OrderEvent.__table__
-    db.session.execute(
-        update(events)
-        .where(events.c.order_id == order_id, events.c.published_at.is_(None))
-        .values(published_at=utcnow())
-    )
+    db.session.connection().execute(_PUBLISH_ORDER, {"p_order": order_id, "p_now": utcnow()})
     return True
+
+
+# Built once, run on the session's connection (Core): these run in every saga's last transaction.
+_HOOKS, _EVENTS = Webhook.__table__, OrderEvent.__table__
+_LIVE_WEBHOOK = (
+    select(_HOOKS.c.id)
+    .where(_HOOKS.c.merchant_id == bindparam("p_merchant"), _HOOKS.c.deleted_at.is_(None))
+    .limit(1)
+)
+_PUBLISH_ORDER = (
+    update(_EVENTS)
+    .where(_EVENTS.c.order_id == bindparam("p_order"), _EVENTS.c.published_at.is_(None))
+    .values(published_at=bindparam("p_now"))
+)

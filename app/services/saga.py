@@ -75,7 +75,7 @@ def run_saga(order_id: str, ctx: SagaContext) -> str:
 
 def drive_saga(order_id: str, ctx: SagaContext) -> SagaRun:
     """run_saga, telling the caller how the run ended."""
-    saga = saga_store.claim(order_id, ctx.worker, ctx.lease_seconds)
+    saga = saga_store.claim(order_id, ctx.worker, ctx.lease_seconds, hold=True)
     if saga is None:
         db.session.rollback()
         return SagaRun("busy")
@@ -132,7 +132,9 @@ def _commit_final(saga: Saga) -> bool:
 
 
 def _give_up_lease(saga: Saga) -> None:
-    """Commit the work done so far and free the saga for whichever worker runs it next."""
+    """Commit the progress made so far and free the saga for whichever worker runs it next."""
+    if not saga.progressed:
+        saga_store.rollback(saga)  # only the claim's touch: the order did not move
     saga_store.release(saga.order.id, saga.worker)
     saga_store.commit(saga)
 

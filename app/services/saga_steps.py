@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 
 from app.domain.errors import OutOfStock
 from app.domain.orders import OrderStatus
@@ -27,15 +27,49 @@ PRODUCTS = Product.__table__
 LOCAL = frozenset({"reserve_inventory", "complete", "release_inventory"})
 
 
+# Built once (see saga_store): the saga runs these for every order.
+_RESERVE = (
+    update(PRODUCTS)
+    .where(
+        PRODUCTS.c.id == bindparam("p_product"),
+        PRODUCTS.c.stock - PRODUCTS.c.reserved >= bindparam("p_quantity"),
+    )
+    .values(reserved=PRODUCTS.c.reserved + bindparam("p_quantity"), updated_at=bindparam("p_now"))
+)
+_MOVE = (
+    update(PRODUCTS)
+    .where(PRODUCTS.c.id == bindparam("p_product"))
+    .values(
+        stock=PRODUCTS.c.stock + bindparam("p_stock"),
+        reserved=PRODUCTS.c.reserved + bindparam("p_reserved"),
+        updated_at=bindparam("p_now"),
+    )
+)
+# Conditional on no cancel request: a cancel racing completion has exactly one winner.
+_COMPLETE = (
+    update(ORDERS)
+    .where(
+        ORDERS.c.id == bindparam("p_order"),
+        ORDERS.c.status == OrderStatus.PROCESSING,
+        ORDERS.c.cancel_requested_at.is_(None),
+    )
+    .values(
+        status=OrderStatus.COMPLETED,
+        finished_at=bindparam("p_now"),
+        updated_at=bindparam("p_now"),
+    )
+)
+
+
 def _move_stock(product_id: str, quantity: int, *, stock: int = 0, reserved: int = 0) -> None:
     execute(
-        update(PRODUCTS)
-        .where(PRODUCTS.c.id == product_id)
-        .values(
-            stock=PRODUCTS.c.stock + stock * quantity,
-            reserved=PRODUCTS.c.reserved + reserved * quantity,
-            updated_at=utcnow(),
-        )
+        _MOVE,
+        {
+            "p_product": product_id,
+            "p_stock": stock * quantity,
+            "p_reserved": reserved * quantity,
+            "p_now": utcnow(),
+        },
     )
 
 
@@ -44,12 +78,7 @@ def _reserve_inventory(order: SagaOrder, step: StepRow, ctx: SagaContext) -> dic
     # Products are locked in one stable order (by id), so multi-line orders never deadlock.
     for line in sorted(order.lines, key=lambda ln: ln.product_id):
         result = execute(
-            update(PRODUCTS)
-            .where(
-                PRODUCTS.c.id == line.product_id,
-                PRODUCTS.c.stock - PRODUCTS.c.reserved >= line.quantity,
-            )
-            .values(reserved=PRODUCTS.c.reserved + line.quantity, updated_at=utcnow())
+            _RESERVE, {"p_product": line.product_id, "p_quantity": line.quantity, "p_now": utcnow()}
         )
         if result.rowcount != 1:
             # Undo this attempt's earlier lines here: the transaction holds other saga work.
@@ -86,17 +115,7 @@ def _create_shipment(order: SagaOrder, step: StepRow, ctx: SagaContext) -> dict[
 
 def _complete(order: SagaOrder, step: StepRow, ctx: SagaContext) -> dict[str, Any] | None:
     now = utcnow()
-    # Conditional on no cancel request: a cancel racing completion has exactly one winner.
-    result = execute(
-        update(ORDERS)
-        .where(
-            ORDERS.c.id == order.id,
-            ORDERS.c.status == OrderStatus.PROCESSING,
-            ORDERS.c.cancel_requested_at.is_(None),
-        )
-        .values(status=OrderStatus.COMPLETED, finished_at=now, updated_at=now)
-    )
-    if result.rowcount != 1:
+    if execute(_COMPLETE, {"p_order": order.id, "p_now": now}).rowcount != 1:
         return None
     order.status, order.finished_at = OrderStatus.COMPLETED, now
     for line in sorted(order.lines, key=lambda ln: ln.product_id):

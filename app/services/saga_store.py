@@ -9,13 +9,14 @@ on `db.session`'s connection, so `db.session.commit()` (also a test's boundary h
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, insert, or_, select, update
 
 from app.domain.ids import new_id
-from app.domain.orders import check_transition
+from app.domain.orders import OrderStatus, check_transition
 from app.extensions import db
 from app.infra.models import Order, OrderEvent, OrderLine, SagaStep, SagaStepAttempt
 from app.infra.models.base import utcnow
@@ -105,57 +106,135 @@ class Saga:
     # True once this transaction updated the order row: from then on the row is locked by us, so
     # the cancel_requested_at we read cannot change until we commit.
     holding: bool = False
+    # True once this transaction wrote a step: there is saga progress to commit.
+    progressed: bool = False
     attempts: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
-def claim(order_id: str, worker: str, lease_seconds: int) -> Saga | None:
+def _lease_values(touch: bool) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "lease_owner": bindparam("p_worker"),
+        "lease_expires_at": bindparam("p_until"),
+    }
+    if touch:
+        values.update(
+            updated_at=bindparam("p_now"),
+            version=ORDERS.c.version + 1,
+            status=case(
+                (
+                    and_(
+                        ORDERS.c.status == OrderStatus.PENDING,
+                        ORDERS.c.cancel_requested_at.is_(None),
+                    ),
+                    OrderStatus.PROCESSING,
+                ),
+                else_=ORDERS.c.status,
+            ),
+        )
+    return values
+
+
+# The saga's statements are built once, with bind parameters: building a statement and computing
+# its cache key costs more CPU than the database spends running it.
+_CLAIM = {
+    touch: update(ORDERS)
+    .where(
+        ORDERS.c.id == bindparam("p_order"),
+        or_(
+            ORDERS.c.lease_expires_at.is_(None),
+            ORDERS.c.lease_expires_at < bindparam("p_now"),
+            ORDERS.c.lease_owner == bindparam("p_worker"),
+        ),
+    )
+    .values(**_lease_values(touch))
+    .returning(*_ORDER_COLUMNS)
+    for touch in (False, True)
+}
+_LINES = (
+    select(LINES.c.product_id, LINES.c.sku, LINES.c.quantity)
+    .where(LINES.c.order_id == bindparam("p_order"))
+    .order_by(LINES.c.seq)
+)
+_STEPS = select(
+    STEPS.c.seq,
+    STEPS.c.name,
+    STEPS.c.status,
+    STEPS.c.attempts,
+    STEPS.c.compensation_attempts,
+    STEPS.c.idempotency_key,
+    STEPS.c.result,
+    STEPS.c.started_at,
+).where(STEPS.c.order_id == bindparam("p_order"))
+_RELEASE = (
+    update(ORDERS)
+    .where(ORDERS.c.id == bindparam("p_order"), ORDERS.c.lease_owner == bindparam("p_worker"))
+    .values(lease_owner=None, lease_expires_at=None)
+)
+
+
+@functools.cache
+def _hold_statement(names: tuple[str, ...]):
+    return (
+        update(ORDERS)
+        .where(ORDERS.c.id == bindparam("p_order"), ORDERS.c.lease_owner == bindparam("p_worker"))
+        .values(
+            updated_at=bindparam("p_now"),
+            version=ORDERS.c.version + 1,
+            lease_expires_at=bindparam("p_until"),
+            **{name: bindparam(f"v_{name}") for name in names},
+        )
+        .returning(ORDERS.c.cancel_requested_at)
+    )
+
+
+@functools.cache
+def _order_statement(names: tuple[str, ...]):
+    return (
+        update(ORDERS)
+        .where(ORDERS.c.id == bindparam("p_order"))
+        .values(**{name: bindparam(f"v_{name}") for name in names})
+    )
+
+
+@functools.cache
+def _step_statement(names: tuple[str, ...]):
+    return (
+        update(STEPS)
+        .where(STEPS.c.seq == bindparam("p_seq"), STEPS.c.status == bindparam("p_expected"))
+        .values(**{name: bindparam(f"v_{name}") for name in names})
+    )
+
+
+def _prefixed(values: dict[str, Any]) -> dict[str, Any]:
+    return {f"v_{name}": value for name, value in values.items()}
+
+
+def claim(order_id: str, worker: str, lease_seconds: int, hold: bool = False) -> Saga | None:
     """Take (or renew) the order's lease and load the saga; None when another worker holds it.
 
     The lease is written in the caller's transaction and commits with the first step; until then
-    the row lock keeps other claimers waiting (they then see our lease and give up).
+    the row lock keeps other claimers waiting (they then see our lease and give up). With `hold`
+    the claim is also the transaction's `hold()` (one UPDATE instead of two), and a pending order
+    becomes processing unless a cancel is waiting: the caller rolls back if it ends up with
+    nothing to do.
     """
     now = utcnow()
     row = execute(
-        update(ORDERS)
-        .where(
-            ORDERS.c.id == order_id,
-            or_(
-                ORDERS.c.lease_expires_at.is_(None),
-                ORDERS.c.lease_expires_at < now,
-                ORDERS.c.lease_owner == worker,
-            ),
-        )
-        .values(lease_owner=worker, lease_expires_at=now + dt.timedelta(seconds=lease_seconds))
-        .returning(*_ORDER_COLUMNS)
+        _CLAIM[hold],
+        {
+            "p_order": order_id,
+            "p_now": now,
+            "p_worker": worker,
+            "p_until": now + dt.timedelta(seconds=lease_seconds),
+        },
     ).first()
     if row is None:
         return None
     order = SagaOrder(**row._mapping)
-    order.lines = [
-        Line(*r)
-        for r in execute(
-            select(LINES.c.product_id, LINES.c.sku, LINES.c.quantity)
-            .where(LINES.c.order_id == order_id)
-            .order_by(LINES.c.seq)
-        )
-    ]
-    steps = {
-        r.name: StepRow(*r)
-        for r in execute(
-            select(
-                STEPS.c.seq,
-                STEPS.c.name,
-                STEPS.c.status,
-                STEPS.c.attempts,
-                STEPS.c.compensation_attempts,
-                STEPS.c.idempotency_key,
-                STEPS.c.result,
-                STEPS.c.started_at,
-            ).where(STEPS.c.order_id == order_id)
-        )
-    }
-    return Saga(order, steps, worker, lease_seconds)
+    order.lines = [Line(*r) for r in execute(_LINES, {"p_order": order_id})]
+    steps = {r.name: StepRow(*r) for r in execute(_STEPS, {"p_order": order_id})}
+    return Saga(order, steps, worker, lease_seconds, holding=hold)
 
 
 def hold(saga: Saga, **values: Any) -> None:
@@ -167,21 +246,21 @@ def hold(saga: Saga, **values: Any) -> None:
     order = saga.order
     if "status" in values:
         check_transition(order.status, values["status"])
+    names = tuple(sorted(values))
     if saga.holding:
         if values:
-            execute(update(ORDERS).where(ORDERS.c.id == order.id).values(**values))
+            execute(_order_statement(names), {"p_order": order.id, **_prefixed(values)})
     else:
         now = utcnow()
         cancel = execute(
-            update(ORDERS)
-            .where(ORDERS.c.id == order.id, ORDERS.c.lease_owner == saga.worker)
-            .values(
-                updated_at=now,
-                version=ORDERS.c.version + 1,
-                lease_expires_at=now + dt.timedelta(seconds=saga.lease_seconds),
-                **values,
-            )
-            .returning(ORDERS.c.cancel_requested_at)
+            _hold_statement(names),
+            {
+                "p_order": order.id,
+                "p_worker": saga.worker,
+                "p_now": now,
+                "p_until": now + dt.timedelta(seconds=saga.lease_seconds),
+                **_prefixed(values),
+            },
         ).first()
         if cancel is None:
             raise LeaseLost(order.id)
@@ -192,12 +271,15 @@ def hold(saga: Saga, **values: Any) -> None:
 
 
 def set_step(saga: Saga, step: StepRow, expected: str, **values: Any) -> None:
-    """Write a step's new state only if it is still `expected` (see `saga._settle_conflict`)."""
+    """Write a step's new state only if it is still `expected` (another worker that took the
+    saga over may have moved it: then LeaseLost, and nothing of ours commits)."""
     result = execute(
-        update(STEPS).where(STEPS.c.seq == step.seq, STEPS.c.status == expected).values(**values)
+        _step_statement(tuple(sorted(values))),
+        {"p_seq": step.seq, "p_expected": expected, **_prefixed(values)},
     )
     if result.rowcount != 1:
         raise LeaseLost(saga.order.id)
+    saga.progressed = True
     for name in ("status", "attempts", "compensation_attempts", "result", "started_at"):
         if name in values:
             setattr(step, name, values[name])
@@ -224,32 +306,33 @@ def add_event(saga: Saga, event_type: str, detail: dict[str, Any] | None = None)
     )
 
 
+_INSERT_ATTEMPTS = insert(ATTEMPTS)
+_INSERT_EVENTS = insert(EVENTS)
+
+
 def flush(saga: Saga) -> None:
     """Send the buffered attempt rows and events: one (executemany) INSERT per table."""
     if saga.attempts:
-        execute(insert(ATTEMPTS), saga.attempts)
+        execute(_INSERT_ATTEMPTS, saga.attempts)
         saga.attempts = []
     if saga.events:
-        execute(insert(EVENTS), saga.events)
+        execute(_INSERT_EVENTS, saga.events)
         saga.events = []
 
 
 def commit(saga: Saga) -> None:
     flush(saga)
     db.session.commit()
-    saga.holding = False
+    saga.holding = saga.progressed = False
 
 
 def rollback(saga: Saga | None) -> None:
     db.session.rollback()
     if saga is not None:
-        saga.attempts, saga.events, saga.holding = [], [], False
+        saga.attempts, saga.events = [], []
+        saga.holding = saga.progressed = False
 
 
 def release(order_id: str, worker: str) -> None:
     """Give the lease up (in the current transaction, committed by the caller)."""
-    execute(
-        update(ORDERS)
-        .where(ORDERS.c.id == order_id, ORDERS.c.lease_owner == worker)
-        .values(lease_owner=None, lease_expires_at=None)
-    )
+    execute(_RELEASE, {"p_order": order_id, "p_worker": worker})
