@@ -8,21 +8,22 @@ No auth, no validation, no ORM: the floor the real API is compared against.
 from __future__ import annotations
 
 import os
+import threading
 
 import psycopg
 from flask import Flask, abort, request
 
 app = Flask(__name__)
-_connection: psycopg.Connection | None = None
+_local = threading.local()
 
 
 def connection() -> psycopg.Connection:
-    """One autocommit connection per worker, opened after the fork."""
-    global _connection
-    if _connection is None or _connection.closed:
+    """One autocommit connection per worker thread, opened after the fork."""
+    current = getattr(_local, "connection", None)
+    if current is None or current.closed:
         url = os.environ["BARE_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
-        _connection = psycopg.connect(url, autocommit=True)
-    return _connection
+        current = _local.connection = psycopg.connect(url, autocommit=True)
+    return current
 
 
 @app.post("/bare/rows")

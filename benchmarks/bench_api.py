@@ -43,6 +43,8 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 def add_arguments(parser) -> None:
     parser.add_argument("--api-seconds", type=int, default=15, help="duration of each run")
     parser.add_argument("--api-connections", type=int, default=32)
+    parser.add_argument("--api-threads", type=int, default=None,
+                        help="threads per gunicorn worker, both apps (default: gunicorn.conf.py's)")
 
 
 def _free_port() -> int:
@@ -51,10 +53,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _gunicorn(target: str, env_extra: dict, log: Path) -> tuple[subprocess.Popen, int]:
+def _gunicorn(target: str, env_extra: dict, log: Path,
+              threads: int | None = None) -> tuple[subprocess.Popen, int]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERPROCESSING_")}
     env.update(env_extra)
+    if threads is not None:
+        env["ORDERPROCESSING_WEB_THREADS"] = str(threads)
     env.update({"PYTHONPATH": str(ROOT), "WEB_CONCURRENCY": "2",
                 "GUNICORN_BIND": f"127.0.0.1:{port}"})
     process = subprocess.Popen(
@@ -224,10 +229,11 @@ def run(args) -> dict:
     servers = []
     try:
         setup = _prepare(database_url, workdir / "instance")
-        api, api_port = _gunicorn("wsgi:app", setup["app_env"], workdir / "api.log")
+        threads = getattr(args, "api_threads", None)
+        api, api_port = _gunicorn("wsgi:app", setup["app_env"], workdir / "api.log", threads)
         servers.append(api)
         bare, bare_port = _gunicorn("benchmarks.bare_app:app", {"BARE_DATABASE_URL": database_url},
-                                    workdir / "bare.log")
+                                    workdir / "bare.log", threads)
         servers.append(bare)
         api_url, bare_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{bare_port}"
         json_headers = {"Content-Type": "application/json"}

@@ -36,6 +36,8 @@ class RqJobQueue:
 
     def enqueue_saga(self, order_id: str, *, request_id: str | None = None) -> None:
         """Queue the saga of a committed order (call only after the commit)."""
+        # One pipeline: RQ alone sends its queue registration and the job in two round trips.
+        pipe = self.connection.pipeline()
         self.queue(SAGA_QUEUE).enqueue(
             RUN_ORDER_SAGA,
             order_id,
@@ -44,7 +46,9 @@ class RqJobQueue:
             result_ttl=300,
             failure_ttl=7 * 24 * 3600,
             description=f"saga {order_id}",
+            pipeline=pipe,
         )
+        pipe.execute()
 
     def _waiting(self, job_ids: list[str]) -> set[str]:
         jobs = Job.fetch_many(job_ids, connection=self.connection) if job_ids else []
