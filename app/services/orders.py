@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from app.domain import orders as rules
 from app.domain.errors import Conflict, NotFound
@@ -14,10 +14,11 @@ from app.domain.orders import CatalogueItem, OrderStatus
 from app.domain.ports import JobQueue
 from app.domain.saga import STEPS
 from app.extensions import db
-from app.infra.models import Order, OrderEvent, OrderLine, Product, SagaStep
+from app.infra.models import Order, OrderEvent, OrderLine
 from app.infra.models.base import utcnow
 from app.observability.metrics import count_orders_on_commit
 from app.services.events import record_event
+from app.services.order_inserts import PRODUCTS_BY_SKU, insert_order_rows
 from app.services.pagination import Page, paginate
 
 
@@ -26,16 +27,15 @@ def place_order(
 ) -> Order:
     """Validate and price a new order, store it `pending` and queue its saga after the commit.
 
-    The hottest write path: the rows go in as four Core INSERTs (the ORM's unit of work cost more
-    than the statements), and the returned Order is built from the values written, not re-read.
+    The hottest write path: the rows go in through Core statements built once (order_inserts.py;
+    the ORM's unit of work cost more than the SQL), and the returned Order is built from the values
+    written, not re-read.
     """
     items = data.get("items") or []
     skus = {item.get("sku") for item in items if isinstance(item.get("sku"), str)}
     connection = db.session.connection()
     products = connection.execute(
-        select(Product.id, Product.sku, Product.price, Product.currency).where(
-            Product.merchant_id == merchant_id, Product.sku.in_(skus)
-        )
+        PRODUCTS_BY_SKU, {"merchant_id": merchant_id, "skus": sorted(skus)}
     ).all()
     catalogue = {
         p.sku: CatalogueItem(product_id=p.id, sku=p.sku, price=p.price, currency=p.currency)
@@ -95,7 +95,7 @@ def place_order(
         "detail": {"total_amount": priced.total_amount},
         "request_id": request_id,
     }
-    _insert_order_rows(connection, order_row, line_rows, step_rows, event_row)
+    insert_order_rows(connection, order_row, line_rows, step_rows, event_row)
     count_orders_on_commit(db.session())
     db.session.commit()
     # After the commit: a worker must never see an order that could still roll back. If Redis is
@@ -108,23 +108,6 @@ def place_order(
         )
     # Detached, built from what was written: the caller serializes it without a round trip.
     return Order(**order_row, lines=[OrderLine(**row) for row in line_rows])
-
-
-def _insert_order_rows(connection, order_row, line_rows, step_rows, event_row) -> None:
-    """The order, its lines, its saga steps and its first event: one statement on PostgreSQL
-    (data-modifying CTEs, one round trip instead of four), four on SQLite."""
-    statements = [
-        insert(Order.__table__).values(order_row),
-        insert(OrderLine.__table__).values(line_rows),
-        insert(SagaStep.__table__).values(step_rows),
-        insert(OrderEvent.__table__).values(event_row),
-    ]
-    if connection.dialect.name == "postgresql":
-        *ctes, last = statements
-        connection.execute(last.add_cte(*(s.cte(f"new_{i}") for i, s in enumerate(ctes))))
-        return
-    for statement in statements:
-        connection.execute(statement)
 
 
 def get_order(order_id: str, merchant_id: str | None = None) -> Order:
