@@ -159,12 +159,6 @@ def init_metrics(app: Flask) -> None:
     app.register_blueprint(metrics_blueprint)
 
 
-def count_orders_on_commit(session, created: int = 1) -> None:
-    """Orders inserted without the ORM (Core): counted in orders_created_total if `session`
-    commits."""
-    session.info["orders_created"] = session.info.get("orders_created", 0) + created
-
-
 def _count_created_orders_on_commit() -> None:
     """orders_created_total counts orders when their INSERT commits, whatever path created them."""
     from sqlalchemy import event
@@ -180,7 +174,7 @@ def _count_created_orders_on_commit() -> None:
     def _collect(session, _flush_context):
         created = sum(1 for obj in session.new if isinstance(obj, Order))
         if created:
-            count_orders_on_commit(session, created)
+            session.info["orders_created"] = session.info.get("orders_created", 0) + created
 
     @event.listens_for(Session, "after_commit")
     def _count(session):

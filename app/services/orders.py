@@ -16,9 +16,9 @@ from app.domain.saga import STEPS
 from app.extensions import db
 from app.infra.models import Order, OrderEvent, OrderLine
 from app.infra.models.base import utcnow
-from app.observability.metrics import count_orders_on_commit
+from app.observability.metrics import record_orders_created
 from app.services.events import record_event
-from app.services.order_inserts import PRODUCTS_BY_SKU, insert_order_rows
+from app.services.order_inserts import PRODUCTS_BY_SKU, insert_order_rows, writing_orders
 from app.services.pagination import Page, paginate
 
 
@@ -33,10 +33,31 @@ def place_order(
     """
     items = data.get("items") or []
     skus = {item.get("sku") for item in items if isinstance(item.get("sku"), str)}
-    connection = db.session.connection()
-    products = connection.execute(
-        PRODUCTS_BY_SKU, {"merchant_id": merchant_id, "skus": sorted(skus)}
-    ).all()
+    with writing_orders() as connection:
+        products = connection.execute(
+            PRODUCTS_BY_SKU, {"merchant_id": merchant_id, "skus": sorted(skus)}
+        ).all()
+        order_row, line_rows, step_rows, event_row = _new_order_rows(
+            merchant_id, data, products, request_id
+        )
+        insert_order_rows(connection, order_row, line_rows, step_rows, event_row)
+    record_orders_created()
+    order_id = order_row["id"]
+    # After the commit: a worker must never see an order that could still roll back. If Redis is
+    # down here, the order stays pending and the scheduler's recovery scan queues it later.
+    try:
+        queue.enqueue_saga(order_id, request_id=request_id)
+    except Exception:  # noqa: BLE001 - the order is safe in the database; recovery will queue it
+        logging.getLogger(__name__).warning(
+            "could not queue saga; recovery will pick it up", extra={"order_id": order_id}
+        )
+    # Detached, built from what was written: the caller serializes it without a round trip.
+    return Order(**order_row, lines=[OrderLine(**row) for row in line_rows])
+
+
+def _new_order_rows(merchant_id: str, data: dict[str, Any], products, request_id: str | None):
+    """Price the order from the catalogue rows and build the rows that create it (or raise)."""
+    items = data.get("items") or []
     catalogue = {
         p.sku: CatalogueItem(product_id=p.id, sku=p.sku, price=p.price, currency=p.currency)
         for p in products
@@ -95,19 +116,7 @@ def place_order(
         "detail": {"total_amount": priced.total_amount},
         "request_id": request_id,
     }
-    insert_order_rows(connection, order_row, line_rows, step_rows, event_row)
-    count_orders_on_commit(db.session())
-    db.session.commit()
-    # After the commit: a worker must never see an order that could still roll back. If Redis is
-    # down here, the order stays pending and the scheduler's recovery scan queues it later.
-    try:
-        queue.enqueue_saga(order_id, request_id=request_id)
-    except Exception:  # noqa: BLE001 - the order is safe in the database; recovery will queue it
-        logging.getLogger(__name__).warning(
-            "could not queue saga; recovery will pick it up", extra={"order_id": order_id}
-        )
-    # Detached, built from what was written: the caller serializes it without a round trip.
-    return Order(**order_row, lines=[OrderLine(**row) for row in line_rows])
+    return order_row, line_rows, step_rows, event_row
 
 
 def get_order(order_id: str, merchant_id: str | None = None) -> Order:
