@@ -7,16 +7,25 @@ from flask_login import current_user
 from werkzeug.exceptions import MethodNotAllowed
 
 from app.api import api
-from app.auth.rate_limits import count_api_request
+from app.auth.rate_limits import count_api_request, settle_prefetched_count
 from app.problems import problem_response
 
 API_PREFIX = "/api/v1/"
 
 
+def _rate_state():
+    """Count the request for its API key or user (its IP when anonymous), once: an API-key
+    request was already counted in its first round trip (app/api/prefetch.py)."""
+    prefetched = g.pop("prefetched_rate", None)
+    if prefetched is not None:
+        return settle_prefetched_count(prefetched, current_user)
+    return count_api_request(current_user)
+
+
 @api.before_request
 def enforce_api_rate_limit():
-    """Count the request for its API key or user (its IP when anonymous); 429 over the limit."""
-    state = count_api_request(current_user)
+    """RATELIMIT_API for the caller; 429 over the limit."""
+    state = _rate_state()
     g.rate_state = state
     if state is not None and not state.allowed:
         return problem_response(
@@ -32,8 +41,9 @@ def rate_limit_headers(response):
     if not request.path.startswith(API_PREFIX):
         return response
     if "rate_state" not in g:
-        # No API view ran (unknown route, 405): count the request all the same.
-        g.rate_state = count_api_request(current_user)
+        # The limit hook did not run (unknown route, 405, a hook before it refused the request):
+        # count the request all the same.
+        g.rate_state = _rate_state()
     state = g.rate_state
     if state is not None:
         for name, value in state.headers().items():

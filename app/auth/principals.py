@@ -17,6 +17,7 @@ class ApiKeyPrincipal:
 
     key_id: str
     merchant_id: str
+    key_hash: str = ""  # what the rate limit counts it by (known before the key is looked up)
     role: str = "merchant"
     is_authenticated: bool = True
     is_active: bool = True
@@ -61,7 +62,9 @@ def api_key_principal(plain: str) -> ApiKeyPrincipal | None:
         expires = cached.get("expires_at")
         if expires is not None and expires <= now:
             return None
-        return ApiKeyPrincipal(key_id=cached["key_id"], merchant_id=cached["merchant_id"])
+        return ApiKeyPrincipal(
+            key_id=cached["key_id"], merchant_id=cached["merchant_id"], key_hash=key_hash
+        )
     key = accounts.find_active_api_key(plain)
     if key is None:
         return None  # unknown or refused keys are never cached: nothing to invalidate later
@@ -70,7 +73,7 @@ def api_key_principal(plain: str) -> ApiKeyPrincipal | None:
         "merchant_id": key.merchant_id,
         "expires_at": key.expires_at.timestamp() if key.expires_at else None,
     })
-    return ApiKeyPrincipal(key_id=key.id, merchant_id=key.merchant_id)
+    return ApiKeyPrincipal(key_id=key.id, merchant_id=key.merchant_id, key_hash=key_hash)
 
 
 def principal_from_headers(request: Request):

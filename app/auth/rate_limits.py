@@ -112,21 +112,107 @@ def count(limit_text: str, scope: str, key: str) -> RateState | None:
     return RateState(item.amount, max(0, item.amount - used), reset, used <= item.amount)
 
 
+# The API-key request's first round trip: read the key's cached principal (and any other cache
+# entries the request will need), and count the request under the key when the principal is cached
+# (a valid key) or under the client IP otherwise - exactly the identity api_caller_key() picks,
+# except for a valid key missing from the cache, which `settle_prefetched_count` corrects.
+# KEYS: principal entry, the key's window, the IP's window, other cache entries. ARGV: expiry.
+_READ_AND_HIT = """
+local principal = redis.call("GET", KEYS[1])
+local window = KEYS[3]
+if principal then window = KEYS[2] end
+local current = redis.call("INCRBY", window, 1)
+if tonumber(current) == 1 then
+    redis.call("EXPIRE", window, ARGV[1])
+end
+local reply = {window, current, redis.call("TTL", window), principal}
+for i = 4, #KEYS do
+    reply[#reply + 1] = redis.call("GET", KEYS[i])
+end
+return reply
+"""
+_UNCOUNT = """
+if redis.call("EXISTS", KEYS[1]) == 1 then
+    return redis.call("DECRBY", KEYS[1], 1)
+end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class PrefetchedCount:
+    """A request counted before its caller was resolved (see _READ_AND_HIT)."""
+
+    identity: str
+    window: str
+    state: RateState
+
+
+def count_api_key_request(
+    key_hash: str, cache_names: list[str]
+) -> tuple[PrefetchedCount, list[bytes | None]] | None:
+    """Count an X-API-Key request against RATELIMIT_API and read `cache_names` (the first the
+    key's cached principal) in one Redis round trip: (the count, the raw values); None when
+    limits are off or Redis is unavailable."""
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return None
+    item = _parsed(configured_limit("RATELIMIT_API"))
+    identities = (api_key_identity(key_hash), "ip:" + client_ip())
+    windows = [limiter.storage.prefixed_key(item.key_for("api", i)) for i in identities]
+    try:
+        window, used, ttl, *values = _script("_read_and_hit", _READ_AND_HIT)(
+            [cache_names[0], *windows, *cache_names[1:]], [item.get_expiry()]
+        )
+    except Exception:  # noqa: BLE001 - RATELIMIT_SWALLOW_ERRORS: availability over limiting
+        log.warning("rate limit storage unavailable; request not limited", exc_info=True)
+        return None
+    window, used = window.decode(), int(used)
+    remaining = max(0, item.amount - used)
+    state = RateState(item.amount, remaining, max(0, int(ttl)), used <= item.amount)
+    return PrefetchedCount(identities[windows.index(window)], window, state), values
+
+
+def settle_prefetched_count(prefetched: PrefetchedCount, principal) -> RateState | None:
+    """The request's rate state for its resolved caller: the prefetched count when it was made
+    under the right identity; else (a valid key that was not cached yet, an expired key) the
+    request is counted again under the right one and the first count is taken back."""
+    if prefetched.identity == api_caller_key(principal):
+        return prefetched.state
+    state = count_api_request(principal)
+    try:
+        _script("_uncount", _UNCOUNT)([prefetched.window], [])
+    except Exception:  # noqa: BLE001 - at worst one request too many counted
+        log.warning("could not take back a rate limit count", exc_info=True)
+    return state
+
+
+def _script(name: str, source: str):
+    """A Lua script registered once on flask-limiter's storage connection."""
+    storage = limiter.storage
+    attribute = f"_orderprocessing{name}"
+    script = getattr(storage, attribute, None)
+    if script is None:
+        script = storage.get_connection().register_script(source)
+        setattr(storage, attribute, script)
+    return script
+
+
 def _hit(window: str, expiry: int) -> tuple[int, int]:
     """Count a hit in flask-limiter's Redis storage: (hits in the window, seconds to its reset)."""
-    storage = limiter.storage
-    script = getattr(storage, "_hit_and_ttl_script", None)
-    if script is None:
-        script = storage.get_connection().register_script(_HIT_AND_TTL)
-        storage._hit_and_ttl_script = script
-    used, ttl = script([storage.prefixed_key(window)], [expiry])
+    script = _script("_hit_and_ttl", _HIT_AND_TTL)
+    used, ttl = script([limiter.storage.prefixed_key(window)], [expiry])
     return int(used), int(ttl)
 
 
+def api_key_identity(key_hash: str) -> str:
+    return "apikey:" + key_hash[:32]
+
+
 def api_caller_key(principal) -> str:
-    """API keys and users are counted by their id; anonymous callers by their address."""
+    """API keys are counted by their hash, users by their id; anonymous callers by address."""
     if principal is not None and getattr(principal, "is_authenticated", False):
-        return "principal:" + str(principal.id)
+        key_hash = getattr(principal, "key_hash", "")
+        return api_key_identity(key_hash) if key_hash else "principal:" + str(principal.id)
     return "ip:" + client_ip()
 
 

@@ -61,6 +61,20 @@ def invalidate_api_key(key_hash: str) -> None:
     _delete(api_key_key(key_hash))
 
 
+def redis_names(keys: list[str]) -> list[str]:
+    """The Redis keys behind cache entries (for reads done inside another round trip)."""
+    prefix = cache.cache._get_prefix()  # noqa: SLF001 - cachelib's own naming of its keys
+    return [prefix + key for key in keys]
+
+
+def remember_prefetched(keys: list[str], raw_values: list[bytes | None]) -> None:
+    """Values read raw from `redis_names(keys)`, decoded and kept for this request (see _get)."""
+    serializer = cache.cache.serializer
+    g.cache_prefetched = {
+        key: serializer.loads(raw) for key, raw in zip(keys, raw_values, strict=True)
+    }
+
+
 def prefetch(keys: list[str]) -> None:
     """Read several entries in one round trip (MGET) for this request; the next read of each is
     answered from memory. An order read needs the caller's API key and the order: one trip."""

@@ -118,3 +118,35 @@ def test_rate_limits_command_overrides_and_clears(sqlite_app):
     assert "RATELIMIT_API=7 per second (configured: 600 per minute)" in shown
     runner.invoke(args=["rate-limits", "clear", "RATELIMIT_API"])
     assert "RATELIMIT_API=600 per minute" in runner.invoke(args=["rate-limits", "show"]).output
+
+
+def test_each_api_key_request_counts_once_under_the_right_identity(make_app, sqlite_database_url):
+    """An API-key request is counted in its first Redis round trip, before the key is looked up:
+    a valid key not cached yet, a revoked key and a bogus key must still be counted exactly once,
+    under the key when valid and under the client IP otherwise."""
+    from app.infra import cache_keys
+
+    limited_app = make_app(sqlite_database_url, RATELIMIT_API="20 per minute")
+    client = limited_app.test_client()
+    admin = admin_headers(limited_app, client)
+    merchant = client.post("/api/v1/merchants", json={"name": "Keyed"}, headers=admin).get_json()
+    created = client.post(
+        f"/api/v1/merchants/{merchant['id']}/api-keys", json={"name": "k"}, headers=admin
+    ).get_json()
+    key_id, key = created["id"], {"X-API-Key": created["key"]}
+    anonymous = client.get("/api/v1/orders")  # the IP's own budget (the admin token used one)
+    ip_left = int(anonymous.headers["X-RateLimit-Remaining"])
+
+    def remaining(headers):
+        return int(client.get("/api/v1/orders", headers=headers).headers["X-RateLimit-Remaining"])
+
+    with limited_app.app_context():
+        cache_keys.cache.clear()  # cold: the key's principal is not cached
+    assert [remaining(key) for _ in range(3)] == [19, 18, 17]
+    assert remaining({}) == ip_left - 1  # the cold request was not left on the IP's budget
+    assert remaining({"X-API-Key": "opk_bogus_" + "x" * 40}) == ip_left - 2  # bogus: by IP
+    assert client.delete(f"/api/v1/api-keys/{key_id}", headers=admin).status_code == 204
+    revoked = client.get("/api/v1/orders", headers=key)
+    assert revoked.status_code == 401
+    assert int(revoked.headers["X-RateLimit-Remaining"]) == ip_left - 3  # revoked: by IP
+    assert remaining({}) == ip_left - 4
