@@ -13,7 +13,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, exists, select, text, update
 
 from app.domain.ids import new_id
 from app.extensions import db
@@ -116,24 +116,24 @@ def publish_unsubscribed_events(order_id: str, merchant_id: str) -> bool:
     they and their published mark commit or vanish together. A webhook registered concurrently
     misses them exactly as it would miss a relay pass that read the webhooks a moment earlier.
     """
-    subscribed = db.session.connection().execute(
-        _LIVE_WEBHOOK, {"p_merchant": merchant_id}
-    ).first()
-    if subscribed is not None:
-        return False
-    db.session.connection().execute(_PUBLISH_ORDER, {"p_order": order_id, "p_now": utcnow()})
-    return True
+    # One statement: the webhook check is part of the UPDATE. No row marked means a webhook is
+    # live (or nothing was unpublished): the relay then runs and finds whatever is left.
+    marked = db.session.connection().execute(
+        _PUBLISH_UNSUBSCRIBED, {"p_order": order_id, "p_merchant": merchant_id, "p_now": utcnow()}
+    )
+    return marked.rowcount > 0
 
 
 # Built once, run on the session's connection (Core): these run in every saga's last transaction.
 _HOOKS, _EVENTS = Webhook.__table__, OrderEvent.__table__
-_LIVE_WEBHOOK = (
-    select(_HOOKS.c.id)
-    .where(_HOOKS.c.merchant_id == bindparam("p_merchant"), _HOOKS.c.deleted_at.is_(None))
-    .limit(1)
-)
-_PUBLISH_ORDER = (
+_PUBLISH_UNSUBSCRIBED = (
     update(_EVENTS)
-    .where(_EVENTS.c.order_id == bindparam("p_order"), _EVENTS.c.published_at.is_(None))
+    .where(
+        _EVENTS.c.order_id == bindparam("p_order"),
+        _EVENTS.c.published_at.is_(None),
+        ~exists().where(
+            _HOOKS.c.merchant_id == bindparam("p_merchant"), _HOOKS.c.deleted_at.is_(None)
+        ),
+    )
     .values(published_at=bindparam("p_now"))
 )

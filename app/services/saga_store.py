@@ -1,9 +1,10 @@
 """The saga's reads and writes, in SQLAlchemy Core on the session's connection.
 
 The saga is the hottest write path of the system: ORM objects and their unit-of-work flushes cost
-several times the SQL they send, so the saga works on plain rows here. Attempt rows and events of a
-transaction are buffered and sent as one INSERT per table just before the commit. Everything runs
-on `db.session`'s connection, so `db.session.commit()` (also a test's boundary hook) commits it.
+several times the SQL they send, so the saga works on plain rows here. Step updates, attempt rows
+and events of a transaction are buffered and sent just before the commit: on PostgreSQL as one
+statement (`saga_sql`), on SQLite one statement per row. Everything runs on `db.session`'s
+connection, so `db.session.commit()` (also a test's boundary hook) commits what was sent.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from app.domain.orders import OrderStatus, check_transition
 from app.extensions import db
 from app.infra.models import Order, OrderEvent, OrderLine, SagaStep, SagaStepAttempt
 from app.infra.models.base import utcnow
+from app.services import saga_sql
 
 ORDERS = Order.__table__
 LINES = OrderLine.__table__
@@ -108,6 +110,8 @@ class Saga:
     holding: bool = False
     # True once this transaction wrote a step: there is saga progress to commit.
     progressed: bool = False
+    # Buffered step updates, by step seq: (the status the row must still have, new values).
+    step_writes: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     attempts: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
 
@@ -166,6 +170,10 @@ _STEPS = select(
     STEPS.c.result,
     STEPS.c.started_at,
 ).where(STEPS.c.order_id == bindparam("p_order"))
+# PostgreSQL: the claim, the lines and the steps in one round trip.
+_CLAIM_AND_LOAD = {
+    touch: saga_sql.claim_and_load(_CLAIM[touch], len(_ORDER_COLUMNS)) for touch in (False, True)
+}
 _RELEASE = (
     update(ORDERS)
     .where(ORDERS.c.id == bindparam("p_order"), ORDERS.c.lease_owner == bindparam("p_worker"))
@@ -220,20 +228,31 @@ def claim(order_id: str, worker: str, lease_seconds: int, hold: bool = False) ->
     nothing to do.
     """
     now = utcnow()
-    row = execute(
-        _CLAIM[hold],
-        {
-            "p_order": order_id,
-            "p_now": now,
-            "p_worker": worker,
-            "p_until": now + dt.timedelta(seconds=lease_seconds),
-        },
-    ).first()
+    params = {
+        "p_order": order_id,
+        "p_now": now,
+        "p_worker": worker,
+        "p_until": now + dt.timedelta(seconds=lease_seconds),
+    }
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        rows = connection.execute(_CLAIM_AND_LOAD[hold], params).all()
+        if not rows:
+            return None
+        width = len(_ORDER_COLUMNS)
+        order = SagaOrder(*rows[0][:width])
+        products, skus, quantities = rows[0][width : width + 3]
+        if products:  # array_agg of no lines is NULL
+            order.lines = [Line(*line) for line in zip(products, skus, quantities, strict=True)]
+        # An outer join: an order without steps still comes back as one row, of NULL steps.
+        steps = {r[width + 4]: StepRow(*r[width + 3 :]) for r in rows if r[width + 3] is not None}
+        return Saga(order, steps, worker, lease_seconds, holding=hold)
+    row = connection.execute(_CLAIM[hold], params).first()
     if row is None:
         return None
     order = SagaOrder(**row._mapping)
-    order.lines = [Line(*r) for r in execute(_LINES, {"p_order": order_id})]
-    steps = {r.name: StepRow(*r) for r in execute(_STEPS, {"p_order": order_id})}
+    order.lines = [Line(*r) for r in connection.execute(_LINES, {"p_order": order_id})]
+    steps = {r.name: StepRow(*r) for r in connection.execute(_STEPS, {"p_order": order_id})}
     return Saga(order, steps, worker, lease_seconds, holding=hold)
 
 
@@ -271,14 +290,14 @@ def hold(saga: Saga, **values: Any) -> None:
 
 
 def set_step(saga: Saga, step: StepRow, expected: str, **values: Any) -> None:
-    """Write a step's new state only if it is still `expected` (another worker that took the
-    saga over may have moved it: then LeaseLost, and nothing of ours commits)."""
-    result = execute(
-        _step_statement(tuple(sorted(values))),
-        {"p_seq": step.seq, "p_expected": expected, **_prefixed(values)},
-    )
-    if result.rowcount != 1:
-        raise LeaseLost(saga.order.id)
+    """Write a step's new state (sent by `flush`) only if it is still `expected` there: another
+    worker that took the saga over may have moved it, and then flush raises LeaseLost and nothing
+    of ours commits."""
+    pending = saga.step_writes.get(step.seq)
+    if pending is None:
+        saga.step_writes[step.seq] = (expected, dict(values))
+    else:  # a second write of the step in this transaction: still expects the first's status
+        pending[1].update(values)
     saga.progressed = True
     for name in ("status", "attempts", "compensation_attempts", "result", "started_at"):
         if name in values:
@@ -311,13 +330,29 @@ _INSERT_EVENTS = insert(EVENTS)
 
 
 def flush(saga: Saga) -> None:
-    """Send the buffered attempt rows and events: one (executemany) INSERT per table."""
-    if saga.attempts:
-        execute(_INSERT_ATTEMPTS, saga.attempts)
-        saga.attempts = []
-    if saga.events:
-        execute(_INSERT_EVENTS, saga.events)
-        saga.events = []
+    """Send the buffered step updates, attempt rows and events; LeaseLost if a step was no longer
+    in its expected status (the caller rolls the transaction back)."""
+    writes, attempts, events = saga.step_writes, saga.attempts, saga.events
+    if not (writes or attempts or events):
+        return
+    saga.step_writes, saga.attempts, saga.events = {}, [], []
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        statement, params = saga_sql.flush_parameters(writes, attempts, events)
+        if connection.execute(statement, params).scalar() != len(writes):
+            raise LeaseLost(saga.order.id)
+        return
+    for seq, (expected, values) in writes.items():
+        result = connection.execute(
+            _step_statement(tuple(sorted(values))),
+            {"p_seq": seq, "p_expected": expected, **_prefixed(values)},
+        )
+        if result.rowcount != 1:
+            raise LeaseLost(saga.order.id)
+    if attempts:
+        connection.execute(_INSERT_ATTEMPTS, attempts)
+    if events:
+        connection.execute(_INSERT_EVENTS, events)
 
 
 def commit(saga: Saga) -> None:
@@ -329,7 +364,7 @@ def commit(saga: Saga) -> None:
 def rollback(saga: Saga | None) -> None:
     db.session.rollback()
     if saga is not None:
-        saga.attempts, saga.events = [], []
+        saga.attempts, saga.events, saga.step_writes = [], [], {}
         saga.holding = saga.progressed = False
 
 
