@@ -1,11 +1,13 @@
-"""The statements that create an order, built once per shape with bind parameters.
+"""The rows that create an order - the order, its lines, its saga steps (all pending) and its
+`order.created` event - and the statements that write them, built once per shape.
 
 Order creation is the API's hottest write: building a statement from literal values on every
-request (its cache key, and its compilation) cost more CPU than PostgreSQL spent running it. On
-PostgreSQL the order, its lines, its saga steps and its first event go in as one statement
-(data-modifying CTEs: one round trip instead of four; the foreign keys are checked at its end),
-and in autocommit: one statement is atomic on its own, so BEGIN and COMMIT would only add two
-more round trips.
+request (its cache key, its compilation) cost more CPU than PostgreSQL spent running it. On
+PostgreSQL the rows go in as one statement (data-modifying CTEs: one round trip instead of four;
+the foreign keys are checked at its end), in autocommit: one statement is atomic on its own, so
+BEGIN and COMMIT would only add two more round trips. What every order has in common (its saga
+steps, their initial state, the event type) is written as SQL literals, and values repeated
+across rows share one parameter: under 50 parameters psycopg caches the statement's conversion.
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Integer, String, bindparam, insert, literal_column, select
 from sqlalchemy.engine import Connection
 
+from app.domain.ids import new_id
+from app.domain.saga import STEPS as SAGA_STEPS
 from app.extensions import db
 from app.infra.models import Order, OrderEvent, OrderLine, Product, SagaStep
 
 ORDERS, LINES = Order.__table__, OrderLine.__table__
 STEPS, EVENTS = SagaStep.__table__, OrderEvent.__table__
+CREATED_EVENT = "order.created"
 
 PRODUCTS_BY_SKU = select(Product.id, Product.sku, Product.price, Product.currency).where(
     Product.merchant_id == bindparam("merchant_id"),
@@ -32,32 +37,32 @@ PRODUCTS_BY_SKU = select(Product.id, Product.sku, Product.price, Product.currenc
 Row = dict[str, Any]
 
 
-def _binds(prefix: str, columns: tuple[str, ...]) -> dict[str, Any]:
-    # An untyped bindparam in VALUES takes its column's type (JSON, UTC datetimes).
-    return {column: bindparam(prefix + column) for column in columns}
+def step_rows(order_id: str) -> list[Row]:
+    """The saga's steps of a new order, in order, all pending."""
+    return [
+        {
+            "order_id": order_id,
+            "name": step.name,
+            "position": position,
+            "status": "pending",
+            "attempts": 0,
+            "compensation_attempts": 0,
+            "idempotency_key": f"{order_id}:{step.name}",
+        }
+        for position, step in enumerate(SAGA_STEPS)
+    ]
 
 
-@lru_cache(maxsize=128)
-def _one_statement(
-    order_columns: tuple[str, ...],
-    line_columns: tuple[str, ...],
-    lines: int,
-    step_columns: tuple[str, ...],
-    steps: int,
-    event_columns: tuple[str, ...],
-):
-    # One single-row INSERT per row: SQLAlchemy cannot cache a multi-row VALUES statement, and
-    # compiling this one on every request would cost more than running it.
-    ctes = [insert(ORDERS).values(_binds("o_", order_columns)).cte("new_order")]
-    for table, prefix, columns, count in (
-        (LINES, "l", line_columns, lines),
-        (STEPS, "s", step_columns, steps),
-    ):
-        ctes += [
-            insert(table).values(_binds(f"{prefix}{i}_", columns)).cte(f"new_{prefix}{i}")
-            for i in range(count)
-        ]
-    return insert(EVENTS).values(_binds("e_", event_columns)).add_cte(*ctes)
+def event_row(order: Row) -> Row:
+    return {
+        "id": new_id("evt"),
+        "order_id": order["id"],
+        "merchant_id": order["merchant_id"],
+        "type": CREATED_EVENT,
+        "at": order["created_at"],
+        "detail": {"total_amount": order["total_amount"]},
+        "request_id": order["request_id"],
+    }
 
 
 @contextmanager
@@ -79,20 +84,63 @@ def writing_orders() -> Iterator[Connection]:
     db.session.commit()
 
 
-def insert_order_rows(
-    connection: Connection, order: Row, lines: list[Row], steps: list[Row], event: Row
-) -> None:
-    """Write a new order's rows in the connection's transaction."""
+def insert_order_rows(connection: Connection, order: Row, lines: list[Row]) -> None:
+    """Write a new order (its lines, saga steps and first event with it) in the connection's
+    transaction."""
+    event = event_row(order)
     if connection.dialect.name != "postgresql":
-        for table, rows in ((ORDERS, order), (LINES, lines), (STEPS, steps), (EVENTS, event)):
+        for table, rows in (
+            (ORDERS, order),
+            (LINES, lines),
+            (STEPS, step_rows(order["id"])),
+            (EVENTS, event),
+        ):
             connection.execute(insert(table), rows)
         return
-    statement = _one_statement(
-        tuple(order), tuple(lines[0]), len(lines), tuple(steps[0]), len(steps), tuple(event)
-    )
     parameters = {f"o_{k}": v for k, v in order.items()}
-    parameters.update({f"e_{k}": v for k, v in event.items()})
-    for prefix, rows in (("l", lines), ("s", steps)):
-        for i, row in enumerate(rows):
-            parameters.update({f"{prefix}{i}_{k}": v for k, v in row.items()})
-    connection.execute(statement, parameters)
+    parameters.update({"e_id": event["id"], "e_detail": event["detail"]})
+    for i, line in enumerate(lines):
+        parameters.update({f"l{i}_{k}": v for k, v in line.items() if k != "order_id"})
+    connection.execute(_one_statement(tuple(order), tuple(lines[0]), len(lines)), parameters)
+
+
+def _sql_literal(value: str | int) -> Any:
+    # Only our own constants (step names, statuses, numbers) are ever rendered this way.
+    if isinstance(value, str):
+        return literal_column(f"'{value}'", String)
+    return literal_column(str(value), Integer)
+
+
+@lru_cache(maxsize=64)
+def _one_statement(order_columns: tuple[str, ...], line_columns: tuple[str, ...], lines: int):
+    # An untyped bindparam in VALUES takes its column's type (JSON, UTC datetimes). One
+    # single-row INSERT per row: SQLAlchemy cannot cache a multi-row VALUES statement.
+    order_id = bindparam("o_id", type_=String)
+    ctes = [
+        insert(ORDERS)
+        .values({column: bindparam(f"o_{column}") for column in order_columns})
+        .cte("new_order")
+    ]
+    for i in range(lines):
+        line = {c: bindparam(f"l{i}_{c}") for c in line_columns if c != "order_id"}
+        ctes.append(insert(LINES).values(order_id=order_id, **line).cte(f"new_line{i}"))
+    for i, step in enumerate(step_rows("")):
+        literals = {
+            k: _sql_literal(v) for k, v in step.items() if k not in ("order_id", "idempotency_key")
+        }
+        key = order_id + _sql_literal(step["idempotency_key"])  # "<order id>:<step>"
+        ctes.append(
+            insert(STEPS)
+            .values(order_id=order_id, idempotency_key=key, **literals)
+            .cte(f"new_step{i}")
+        )
+    event = insert(EVENTS).values(
+        id=bindparam("e_id"),
+        order_id=order_id,
+        merchant_id=bindparam("o_merchant_id"),
+        type=_sql_literal(CREATED_EVENT),
+        at=bindparam("o_created_at"),
+        detail=bindparam("e_detail"),
+        request_id=bindparam("o_request_id"),
+    )
+    return event.add_cte(*ctes)

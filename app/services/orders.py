@@ -12,7 +12,6 @@ from app.domain.errors import Conflict, NotFound
 from app.domain.ids import new_id
 from app.domain.orders import CatalogueItem, OrderStatus
 from app.domain.ports import JobQueue
-from app.domain.saga import STEPS
 from app.extensions import db
 from app.infra.models import Order, OrderEvent, OrderLine
 from app.infra.models.base import utcnow
@@ -37,10 +36,8 @@ def place_order(
         products = connection.execute(
             PRODUCTS_BY_SKU, {"merchant_id": merchant_id, "skus": sorted(skus)}
         ).all()
-        order_row, line_rows, step_rows, event_row = _new_order_rows(
-            merchant_id, data, products, request_id
-        )
-        insert_order_rows(connection, order_row, line_rows, step_rows, event_row)
+        order_row, line_rows = _new_order_rows(merchant_id, data, products, request_id)
+        insert_order_rows(connection, order_row, line_rows)
     record_orders_created()
     order_id = order_row["id"]
     # After the commit: a worker must never see an order that could still roll back. If Redis is
@@ -95,28 +92,7 @@ def _new_order_rows(merchant_id: str, data: dict[str, Any], products, request_id
         }
         for line in priced.lines
     ]
-    step_rows = [
-        {
-            "order_id": order_id,
-            "name": step.name,
-            "position": position,
-            "status": "pending",
-            "attempts": 0,
-            "compensation_attempts": 0,
-            "idempotency_key": f"{order_id}:{step.name}",
-        }
-        for position, step in enumerate(STEPS)
-    ]
-    event_row = {
-        "id": new_id("evt"),
-        "order_id": order_id,
-        "merchant_id": merchant_id,
-        "type": "order.created",
-        "at": now,
-        "detail": {"total_amount": priced.total_amount},
-        "request_id": request_id,
-    }
-    return order_row, line_rows, step_rows, event_row
+    return order_row, line_rows
 
 
 def get_order(order_id: str, merchant_id: str | None = None) -> Order:
