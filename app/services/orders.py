@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select, update
@@ -13,7 +14,7 @@ from app.domain.ids import new_id
 from app.domain.orders import CatalogueItem, OrderStatus
 from app.domain.ports import JobQueue
 from app.extensions import db
-from app.infra.models import Order, OrderEvent, OrderLine
+from app.infra.models import Order, OrderEvent
 from app.infra.models.base import utcnow
 from app.observability.metrics import record_orders_created
 from app.services.events import record_event
@@ -23,7 +24,7 @@ from app.services.pagination import Page, paginate
 
 def place_order(
     merchant_id: str, data: dict[str, Any], queue: JobQueue, request_id: str | None = None
-) -> Order:
+) -> SimpleNamespace:
     """Validate and price a new order, store it `pending` and queue its saga after the commit.
 
     The hottest write path: the rows go in through Core statements built once (order_inserts.py;
@@ -48,8 +49,9 @@ def place_order(
         logging.getLogger(__name__).warning(
             "could not queue saga; recovery will pick it up", extra={"order_id": order_id}
         )
-    # Detached, built from what was written: the caller serializes it without a round trip.
-    return Order(**order_row, lines=[OrderLine(**row) for row in line_rows])
+    # A snapshot of what was written (not an ORM object: building one costs more than the rest of
+    # the serialization): the caller renders it without a round trip.
+    return SimpleNamespace(**order_row, lines=[SimpleNamespace(**row) for row in line_rows])
 
 
 def _new_order_rows(merchant_id: str, data: dict[str, Any], products, request_id: str | None):
