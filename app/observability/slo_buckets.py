@@ -86,8 +86,11 @@ class SloBuckets:
                     self._pending[(minute, f"{slug}:bad")] += 1
         _flusher.watch(self)
 
-    def flush(self) -> bool:
-        """Write the buffered counts; on a Redis failure they stay buffered for the next try."""
+    def flush(self, force: bool = False) -> bool:
+        """Write the buffered counts; on a Redis failure they stay buffered for the next try
+        (made after a back-off unless forced, so an outage logs one warning per back-off)."""
+        if not force and time.time() < self._skip_until:
+            return False
         with self._lock:
             pending, self._pending = self._pending, Counter()
         if not pending:
@@ -110,6 +113,7 @@ class SloBuckets:
                 for (minute, field), amount in pending.items():
                     if minute > oldest:
                         self._pending[(minute, field)] += amount
+            self._skip_until = time.time() + _BACKOFF_SECONDS
             log.warning("SLO bucket write failed", extra={"error": type(exc).__name__})
             return False
 
@@ -117,7 +121,7 @@ class SloBuckets:
         self, slugs: Iterable[str], now: float | None = None
     ) -> dict[str, dict[str, Counts]]:
         """Counts per objective slug and per window name (every window in domain.slo.WINDOWS)."""
-        self.flush()
+        self.flush(force=True)
         now = time.time() if now is None else now
         slugs = list(slugs)
         current_minute, current_hour = int(now // MINUTE), int(now // HOUR)
