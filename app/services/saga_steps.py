@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, select, update
 
 from app.domain.errors import OutOfStock
 from app.domain.orders import OrderStatus
 from app.infra.models import Product
 from app.infra.models.base import utcnow
-from app.services.saga_store import ORDERS, SagaOrder, StepRow, execute
+from app.services.saga_store import ORDERS, SagaOrder, StepRow, execute, on_postgresql
 
 if TYPE_CHECKING:
     from app.services.saga import SagaContext
@@ -58,6 +58,20 @@ _COMPLETE = (
         finished_at=bindparam("p_now"),
         updated_at=bindparam("p_now"),
     )
+)
+
+# PostgreSQL, one-line orders (the usual case): the completion and its stock move in one
+# statement, one round trip less; the stock moves only if the completion matched.
+_COMPLETED = _COMPLETE.returning(ORDERS.c.id).cte("completed")
+_COMPLETE_ONE_LINE = (
+    update(PRODUCTS)
+    .where(PRODUCTS.c.id == bindparam("p_product"), select(_COMPLETED.c.id).exists())
+    .values(
+        stock=PRODUCTS.c.stock - bindparam("p_quantity"),
+        reserved=PRODUCTS.c.reserved - bindparam("p_quantity"),
+        updated_at=bindparam("p_now"),
+    )
+    .add_cte(_COMPLETED)
 )
 
 
@@ -115,6 +129,17 @@ def _create_shipment(order: SagaOrder, step: StepRow, ctx: SagaContext) -> dict[
 
 def _complete(order: SagaOrder, step: StepRow, ctx: SagaContext) -> dict[str, Any] | None:
     now = utcnow()
+    if len(order.lines) == 1 and on_postgresql():
+        (line,) = order.lines
+        params = {
+            "p_order": order.id, "p_now": now, "p_product": line.product_id,
+            "p_quantity": line.quantity,
+        }
+        # No row: the completion did not match (the product row exists: a foreign key).
+        if execute(_COMPLETE_ONE_LINE, params).rowcount != 1:
+            return None
+        order.status, order.finished_at = OrderStatus.COMPLETED, now
+        return {}
     if execute(_COMPLETE, {"p_order": order.id, "p_now": now}).rowcount != 1:
         return None
     order.status, order.finished_at = OrderStatus.COMPLETED, now

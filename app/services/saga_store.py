@@ -54,6 +54,11 @@ def execute(statement, parameters=None):
     return db.session.connection().execute(statement, parameters)
 
 
+def on_postgresql() -> bool:
+    """Whether the session's database is PostgreSQL (some saga work has a one-statement form)."""
+    return db.session.connection().dialect.name == "postgresql"
+
+
 class LeaseLost(Exception):
     """Another worker drives this saga now (our lease lapsed and was taken, or a step we were
     about to settle was settled elsewhere): stop without writing anything."""
