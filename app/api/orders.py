@@ -8,7 +8,7 @@ from flask import current_app, g, request
 
 from app.api import api
 from app.api.access import acting_merchant, merchant_scope
-from app.api.caching import conditional_json
+from app.api.caching import conditional_json, json_text
 from app.api.idempotency import idempotent
 from app.api.openapi import documented
 from app.api.parsing import PAGE_QUERY, parse_body, query_choice, query_int
@@ -76,7 +76,9 @@ def get_order(order_id: str):
     version = order_cache.order_version(order_id, scope)
     return conditional_json(
         f"{order_id}.{version}",
-        lambda: order_cache.order_document(order_id, version, scope, order_json)[1],
+        lambda: order_cache.order_document(
+            order_id, version, scope, lambda order: json_text(order_json(order))
+        )[1],
     )
 
 

@@ -30,16 +30,17 @@ def api_key_key(key_hash: str) -> str:
     return f"apikey:{key_hash}"
 
 
-def cached_order(order_id: str, version: int) -> dict[str, Any] | None:
-    """The cached JSON of the order at `version`, or None (missing, stale or cache down)."""
+def cached_order(order_id: str, version: int) -> str | None:
+    """The cached JSON text of the order at `version`, or None (missing, stale or cache down)."""
     entry = _get(order_key(order_id))
     if isinstance(entry, dict) and entry.get("version") == version:
-        return entry.get("body")
+        return entry.get("json")  # None for an entry of an older release (it held a dict)
     return None
 
 
-def store_order(order_id: str, version: int, body: dict[str, Any]) -> None:
-    _set(order_key(order_id), {"version": version, "body": body})
+def store_order(order_id: str, version: int, json_text: str) -> None:
+    """Cache the order's response body as text: a hit is sent as it is, never re-encoded."""
+    _set(order_key(order_id), {"version": version, "json": json_text})
 
 
 def invalidate_order(order_id: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy import bindparam, select
 
@@ -35,9 +34,9 @@ def order_version(order_id: str, merchant_id: str | None) -> int:
 
 
 def order_document(
-    order_id: str, version: int, merchant_id: str | None, serialize: Callable[[Order], dict]
-) -> tuple[int, dict[str, Any]]:
-    """(version, JSON) of the order: from the cache when it holds `version`, else rebuilt."""
+    order_id: str, version: int, merchant_id: str | None, serialize: Callable[[Order], str]
+) -> tuple[int, str]:
+    """(version, JSON text) of the order: from the cache when it holds `version`, else rebuilt."""
     body = cache_keys.cached_order(order_id, version)
     if body is not None:
         return version, body

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.helpers import admin_headers, create_product, drain_queues, merchant_with_key, order_body
@@ -83,17 +85,20 @@ def test_order_reads_are_served_from_redis(app, client, shop):
     from app.infra import cache_keys
 
     order_id = _place(client, shop)[0]
-    body = client.get(f"/api/v1/orders/{order_id}", headers=shop).get_json()
+    first = client.get(f"/api/v1/orders/{order_id}", headers=shop)
+    body = first.get_json()
     with app.app_context():
         from app.services.order_cache import order_version
 
         version = order_version(order_id, None)
-        assert cache_keys.cached_order(order_id, version) == body
+        # The entry is the response body itself, byte for byte.
+        assert cache_keys.cached_order(order_id, version) == first.get_data(as_text=True)
         # Prove the read path uses the entry: plant a marker in it and read it back.
-        cache_keys.store_order(order_id, version, {**body, "customer": {"email": "c@x.io",
-                                                                         "name": "cached"}})
-    served = client.get(f"/api/v1/orders/{order_id}", headers=shop).get_json()
-    assert served["customer"]["name"] == "cached"
+        marked = {**body, "customer": {"email": "c@x.io", "name": "cached"}}
+        cache_keys.store_order(order_id, version, json.dumps(marked))
+    served = client.get(f"/api/v1/orders/{order_id}", headers=shop)
+    assert served.get_json()["customer"]["name"] == "cached"
+    assert served.mimetype == "application/json" and served.headers["ETag"] == first.headers["ETag"]
 
 
 def test_cancel_is_visible_at_once(app, client, shop):
