@@ -52,6 +52,30 @@ def ping_idle_connections(engine: Engine) -> None:
             raise exc.DisconnectionError() from error
 
 
+def read_one_autocommit(engine: Engine, sql: str, params: tuple) -> tuple | None:
+    """One row of one query, through the driver on a pooled connection in autocommit.
+
+    For the hottest single-row lookups on PostgreSQL (the order version behind every order read):
+    no BEGIN/ROLLBACK round trips and none of SQLAlchemy's statement machinery, which cost more
+    than the query. `sql` is in the driver's paramstyle. Driver errors come out as SQLAlchemy's
+    (so an outage is a 503 like anywhere else), and a connection that failed is discarded.
+    """
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+    raw = engine.raw_connection()
+    try:
+        driver = raw.driver_connection
+        driver.autocommit = True
+        try:
+            return driver.execute(sql, params).fetchone()
+        finally:
+            driver.autocommit = False
+    except dbapi_error as error:
+        raw.invalidate(error)
+        raise exc.DBAPIError.instance(sql, params, error, dbapi_error) from error
+    finally:
+        raw.close()
+
+
 def configure_sqlite(engine: Engine) -> None:
     """WAL, a busy timeout and write locks taken at BEGIN.
 

@@ -9,28 +9,27 @@ from sqlalchemy import bindparam, select
 from app.domain.errors import NotFound
 from app.extensions import db
 from app.infra import cache_keys
+from app.infra.database import read_one_autocommit
 from app.infra.models import Order
 from app.services.orders import get_order
 
-# Built once and, on PostgreSQL, run on a pooled connection of its own in autocommit (no BEGIN or
-# ROLLBACK round trips): this lookup is on every order read, and the ORM's per-statement machinery
-# and the transaction cost more than the query. SQLite runs it in the session's transaction (a
-# second connection would queue behind the session's own write lock).
+# On PostgreSQL through the driver in autocommit (infra.database.read_one_autocommit): this
+# lookup is on every order read, and SQLAlchemy's statement machinery and a transaction's
+# BEGIN/ROLLBACK cost more than the query. SQLite runs it in the session's transaction (a second
+# connection would queue behind the session's own write lock).
+_VERSION_SQL_POSTGRESQL = "SELECT version, merchant_id FROM orders WHERE id = %s"
 _VERSION_QUERY = select(Order.version, Order.merchant_id).where(Order.id == bindparam("order_id"))
 
 
 def order_version(order_id: str, merchant_id: str | None) -> int:
     """The order's current version (its ETag); NotFound for another merchant's order."""
-    params = {"order_id": order_id}
     if db.engine.dialect.name == "postgresql":
-        with db.engine.connect() as connection:
-            autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
-            row = autocommit.execute(_VERSION_QUERY, params).first()
+        row = read_one_autocommit(db.engine, _VERSION_SQL_POSTGRESQL, (order_id,))
     else:
-        row = db.session.connection().execute(_VERSION_QUERY, params).first()
-    if row is None or (merchant_id is not None and row.merchant_id != merchant_id):
+        row = db.session.connection().execute(_VERSION_QUERY, {"order_id": order_id}).first()
+    if row is None or (merchant_id is not None and row[1] != merchant_id):
         raise NotFound("order")
-    return row.version
+    return row[0]
 
 
 def order_document(
