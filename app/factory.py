@@ -240,8 +240,9 @@ def _init_http_behaviour(app: Flask) -> None:
 
     @app.after_request
     def security_headers(response):
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
+        present = {name.lower() for name in response.headers.keys()}  # one pass, not one each
+        missing = [(k, v) for k, v in SECURITY_HEADERS.items() if k.lower() not in present]
+        response.headers.extend(missing)
         if app.config["SESSION_COOKIE_SECURE"]:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response

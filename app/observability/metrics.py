@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import os
 import time
+from functools import lru_cache
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import (
@@ -116,6 +117,14 @@ def record_order_final(status: str, reason: str | None, seconds: float | None) -
 # --- the Flask side ---
 
 
+@lru_cache(maxsize=1024)
+def _request_series(endpoint: str, status: int):
+    """The (requests, duration) series of one route and status, looked up once per process: the
+    label lookup cost more than the update (endpoints are route rules, so the set is bounded)."""
+    labels = {"endpoint": endpoint, "status": str(status)}
+    return HTTP_REQUESTS.labels(**labels), HTTP_DURATION.labels(**labels)
+
+
 def init_metrics(app: Flask) -> None:
     """Time and count every request, feed the API SLO buckets, serve /metrics."""
     app.extensions["slo_buckets"] = SloBuckets(
@@ -134,19 +143,20 @@ def init_metrics(app: Flask) -> None:
             return response
         seconds = time.perf_counter() - started
         endpoint = request.url_rule.rule if request.url_rule is not None else UNMATCHED_ENDPOINT
-        status = str(response.status_code)
-        HTTP_REQUESTS.labels(endpoint=endpoint, status=status).inc()
-        HTTP_DURATION.labels(endpoint=endpoint, status=status).observe(seconds)
-        access_log.info(
-            "request",
-            extra={
-                "method": request.method,
-                "path": request.path,
-                "endpoint": endpoint,
-                "status": response.status_code,
-                "duration_ms": round(seconds * 1000, 3),
-            },
-        )
+        count, duration = _request_series(endpoint, response.status_code)
+        count.inc()
+        duration.observe(seconds)
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "endpoint": endpoint,
+                    "status": response.status_code,
+                    "duration_ms": round(seconds * 1000, 3),
+                },
+            )
         if request.path.startswith("/api/v1/") or request.path == "/api/v1":
             app.extensions["slo_buckets"].record_soon(
                 [

@@ -45,6 +45,7 @@ class SloBuckets:
         self._skip_until = 0.0
         self._pending: Counter[tuple[int, str]] = Counter()  # (minute, "slug:total|bad") -> n
         self._lock = threading.Lock()
+        self._watched_in: int | None = None  # the process whose flusher writes this buffer
 
     def _minute_key(self, minute: int) -> str:
         return f"{self.prefix}slo:m:{minute}"
@@ -170,10 +171,12 @@ class _Flusher:
         self._lock = threading.Lock()
 
     def watch(self, buckets: SloBuckets) -> None:
-        if buckets in self._buckets and self._pid == os.getpid():
+        pid = os.getpid()
+        if buckets._watched_in == pid == self._pid:  # noqa: SLF001 - the flusher's own mark
             return
         with self._lock:
             self._buckets.add(buckets)
+            buckets._watched_in = pid  # noqa: SLF001
             if self._pid != os.getpid():
                 self._pid = os.getpid()
                 threading.Thread(target=self._run, name="slo-buckets", daemon=True).start()
