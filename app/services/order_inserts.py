@@ -20,10 +20,11 @@ from typing import Any
 from sqlalchemy import Integer, String, bindparam, insert, literal_column, select
 from sqlalchemy.engine import Connection
 
-from app.domain.ids import new_id
 from app.domain.saga import STEPS as SAGA_STEPS
 from app.extensions import db
 from app.infra.models import Order, OrderEvent, OrderLine, Product, SagaStep
+from app.infra.statements import chained_insert
+from app.services.events import event_row
 
 ORDERS, LINES = Order.__table__, OrderLine.__table__
 STEPS, EVENTS = SagaStep.__table__, OrderEvent.__table__
@@ -53,18 +54,6 @@ def step_rows(order_id: str) -> list[Row]:
     ]
 
 
-def event_row(order: Row) -> Row:
-    return {
-        "id": new_id("evt"),
-        "order_id": order["id"],
-        "merchant_id": order["merchant_id"],
-        "type": CREATED_EVENT,
-        "at": order["created_at"],
-        "detail": {"total_amount": order["total_amount"]},
-        "request_id": order["request_id"],
-    }
-
-
 @contextmanager
 def writing_orders() -> Iterator[Connection]:
     """The connection that creates an order, committed when the block ends without an error.
@@ -87,7 +76,14 @@ def writing_orders() -> Iterator[Connection]:
 def insert_order_rows(connection: Connection, order: Row, lines: list[Row]) -> None:
     """Write a new order (its lines, saga steps and first event with it) in the connection's
     transaction."""
-    event = event_row(order)
+    event = event_row(
+        order["id"],
+        order["merchant_id"],
+        order["request_id"],
+        CREATED_EVENT,
+        {"total_amount": order["total_amount"]},
+        at=order["created_at"],
+    )
     if connection.dialect.name != "postgresql":
         for table, rows in (
             (ORDERS, order),
@@ -121,9 +117,12 @@ def _one_statement(order_columns: tuple[str, ...], line_columns: tuple[str, ...]
         .values({column: bindparam(f"o_{column}") for column in order_columns})
         .cte("new_order")
     ]
-    for i in range(lines):
-        line = {c: bindparam(f"l{i}_{c}") for c in line_columns if c != "order_id"}
-        ctes.append(insert(LINES).values(order_id=order_id, **line).cte(f"new_line{i}"))
+    line = None
+    for i in range(lines):  # chained: the lines get their seq (the order's item order) in order
+        columns = [c for c in line_columns if c != "order_id"]
+        values = {c: bindparam(f"l{i}_{c}", type_=LINES.c[c].type) for c in columns}
+        line = chained_insert(LINES, {"order_id": order_id, **values}, f"new_line{i}", after=line)
+        ctes.append(line)
     for i, step in enumerate(step_rows("")):
         literals = {
             k: _sql_literal(v) for k, v in step.items() if k not in ("order_id", "idempotency_key")

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import functools
 
-from sqlalchemy import bindparam, func, insert, literal, select, true, update
+from sqlalchemy import bindparam, func, literal, select, true, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from app.infra.models import OrderEvent, OrderLine, SagaStep, SagaStepAttempt
+from app.infra.statements import chained_insert
 
 LINES = OrderLine.__table__
 STEPS = SagaStep.__table__
@@ -41,9 +42,8 @@ def flush_statement(steps: tuple[tuple[str, ...], ...], attempts: int, events: i
     """Step updates (each conditional on the step's expected status), then attempt rows, then
     events, in one statement; it returns how many step rows matched.
 
-    The inserts form a chain, each selecting from the previous one's RETURNING: PostgreSQL runs
-    independent CTEs in no defined order, and rows must get their `seq` (the step log's and the
-    timeline's order) in the order they were recorded.
+    The inserts form a chain (infra.statements.chained_insert), so rows get their `seq` (the step
+    log's and the timeline's order) in the order they were recorded.
     """
     ctes, matched = [], []
     for i, names in enumerate(steps):
@@ -65,12 +65,8 @@ def flush_statement(steps: tuple[tuple[str, ...], ...], attempts: int, events: i
         (EVENTS, "e", events, EVENT_COLUMNS),
     ):
         for k in range(count):
-            row = select(*[bindparam(f"{prefix}{k}_{c}", type_=table.c[c].type) for c in columns])
-            if previous is not None:
-                row = row.select_from(previous)
-            previous = (
-                insert(table).from_select(columns, row).returning(table.c.seq).cte(f"{prefix}{k}")
-            )
+            values = {c: bindparam(f"{prefix}{k}_{c}", type_=table.c[c].type) for c in columns}
+            previous = chained_insert(table, values, f"{prefix}{k}", after=previous)
             ctes.append(previous)
     total = sum(matched[1:], matched[0]) if matched else literal(0)
     return select(total).add_cte(*ctes)

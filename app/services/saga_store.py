@@ -16,12 +16,12 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, case, insert, or_, select, update
 
-from app.domain.ids import new_id
 from app.domain.orders import OrderStatus, check_transition
 from app.extensions import db
 from app.infra.models import Order, OrderEvent, OrderLine, SagaStep, SagaStepAttempt
 from app.infra.models.base import utcnow
 from app.services import saga_sql
+from app.services.events import event_row
 
 ORDERS = Order.__table__
 LINES = OrderLine.__table__
@@ -316,18 +316,8 @@ def add_attempt(saga: Saga, **values: Any) -> None:
 def add_event(saga: Saga, event_type: str, detail: dict[str, Any] | None = None) -> None:
     """An event on the order's timeline (and outbox), written with this transaction."""
     order = saga.order
-    saga.events.append(
-        {
-            "id": new_id("evt"),
-            "order_id": order.id,
-            "merchant_id": order.merchant_id,
-            "type": event_type,
-            "at": utcnow(),
-            "detail": detail or {},
-            "request_id": order.request_id,
-            "published_at": None,
-        }
-    )
+    row = event_row(order.id, order.merchant_id, order.request_id, event_type, detail)
+    saga.events.append({**row, "published_at": None})
 
 
 _INSERT_ATTEMPTS = insert(ATTEMPTS)

@@ -18,6 +18,9 @@ def test_a_new_order_has_its_lines_pending_steps_and_created_event(app, client):
     placed = client.post("/api/v1/orders", json=body, headers={**key, "X-Request-ID": "req-rows-1"})
     assert placed.status_code == 202
     order_id = placed.get_json()["id"]
+    read = client.get(f"/api/v1/orders/{order_id}", headers=key).get_json()
+    assert read["items"] == placed.get_json()["items"]  # the lines keep the order they came in
+    assert [item["sku"] for item in read["items"]] == ["SKU-1", "SKU-2"]
     with app.app_context():
         order = db.session.scalar(select(Order).where(Order.id == order_id))
         assert (order.status, order.total_amount, order.version) == ("pending", 4498, 1)
