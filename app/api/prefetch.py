@@ -2,8 +2,9 @@
 
 An X-API-Key request reads the key's cached principal (and, for an order read, the cached order)
 and is counted against RATELIMIT_API in one Redis round trip (rate_limits.count_api_key_request);
-the rate limit hook then settles that count once the caller is resolved. Other requests read
-their cache entries with one MGET, and are counted by the rate limit hook.
+the rate limit hook then settles that count once the caller is resolved. Other requests (and
+any request while limits are off or Redis is away) read their cache entries where they need them,
+and are counted by the rate limit hook.
 """
 
 from __future__ import annotations
@@ -18,18 +19,14 @@ from app.infra import cache_keys
 
 @api.before_request
 def prefetch_cache_entries():
-    keys = []
     api_key = request.headers.get("X-API-Key")
-    key_hash = hash_key(api_key.strip()) if api_key else None
-    if key_hash:
-        keys.append(cache_keys.api_key_key(key_hash))
+    if not api_key:
+        return
+    key_hash = hash_key(api_key.strip())
+    keys = [cache_keys.api_key_key(key_hash)]
     if request.endpoint == "api.get_order" and request.view_args:
         keys.append(cache_keys.order_key(request.view_args["order_id"]))
-    if key_hash:
-        counted = rate_limits.count_api_key_request(key_hash, cache_keys.redis_names(keys))
-        if counted is not None:
-            g.prefetched_rate, raw_values = counted
-            cache_keys.remember_prefetched(keys, raw_values)
-            return
-    if len(keys) > 1:  # a single entry costs the same trip read where it is needed
-        cache_keys.prefetch(keys)
+    counted = rate_limits.count_api_key_request(key_hash, cache_keys.redis_names(keys))
+    if counted is not None:
+        g.prefetched_rate, raw_values = counted
+        cache_keys.remember_prefetched(keys, raw_values)

@@ -76,18 +76,6 @@ def remember_prefetched(keys: list[str], raw_values: list[bytes | None]) -> None
     }
 
 
-def prefetch(keys: list[str]) -> None:
-    """Read several entries in one round trip (MGET) for this request; the next read of each is
-    answered from memory. An order read needs the caller's API key and the order: one trip."""
-    if not keys or not has_request_context():
-        return
-    try:
-        values = cache.get_many(*keys)
-    except Exception:  # noqa: BLE001 - the reads will simply go to Redis one by one
-        return
-    g.cache_prefetched = dict(zip(keys, values, strict=True))
-
-
 # A cache outage degrades to database reads; it never fails a request.
 def _get(key: str) -> Any:
     prefetched = g.get("cache_prefetched") if has_request_context() else None

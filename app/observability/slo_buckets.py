@@ -177,8 +177,8 @@ class _Flusher:
         with self._lock:
             self._buckets.add(buckets)
             buckets._watched_in = pid  # noqa: SLF001
-            if self._pid != os.getpid():
-                self._pid = os.getpid()
+            if self._pid != pid:
+                self._pid = pid
                 threading.Thread(target=self._run, name="slo-buckets", daemon=True).start()
 
     def flush_all(self) -> None:

@@ -28,8 +28,8 @@ def place_order(
     """Validate and price a new order, store it `pending` and queue its saga after the commit.
 
     The hottest write path: the rows go in through Core statements built once (order_inserts.py;
-    the ORM's unit of work cost more than the SQL), and the returned Order is built from the values
-    written, not re-read.
+    the ORM's unit of work cost more than the SQL), and what is returned is a snapshot of the
+    values written, not a re-read.
     """
     items = data.get("items") or []
     skus = {item.get("sku") for item in items if isinstance(item.get("sku"), str)}
