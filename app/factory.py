@@ -59,6 +59,32 @@ def flask_config(settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class PlatformFlask(Flask):
+    """Flask, remembering which request hooks and views are plain functions.
+
+    Flask asks `inspect` whether each hook and the view is a coroutine function on every request
+    (`ensure_sync`); the answer never changes for a function, and asking was ~1.5% of a cached
+    order read's CPU.
+    """
+
+    _SYNC_MEMO_LIMIT = 4096  # handlers are module-level functions: a few hundred at most
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._sync_handlers: dict[Any, Any] = {}
+
+    def ensure_sync(self, func):
+        try:
+            return self._sync_handlers[func]
+        except KeyError:
+            handler = super().ensure_sync(func)
+            if len(self._sync_handlers) < self._SYNC_MEMO_LIMIT:
+                self._sync_handlers[func] = handler
+            return handler
+        except TypeError:  # an unhashable callable
+            return super().ensure_sync(func)
+
+
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the app: one factory for the dashboard, the API, the CLI and the workers."""
     from app.infra.secrets import load_secrets
@@ -68,7 +94,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     configure_logging(settings["LOG_LEVEL"], settings["LOG_FORMAT"])
     Path(settings["INSTANCE_PATH"]).mkdir(parents=True, exist_ok=True)
 
-    app = Flask(
+    app = PlatformFlask(
         "app",
         instance_path=settings["INSTANCE_PATH"],
         template_folder=str(PROJECT_ROOT / "templates"),

@@ -14,11 +14,17 @@ from flask import g, request
 from app.api import api
 from app.auth import rate_limits
 from app.auth.api_keys import hash_key
+from app.auth.setup import identify_api_caller
 from app.infra import cache_keys
 
 
 @api.before_request
 def prefetch_cache_entries():
+    _prefetch()
+    identify_api_caller()  # reads the key's cached principal this round trip brought
+
+
+def _prefetch() -> None:
     api_key = request.headers.get("X-API-Key")
     if not api_key:
         return

@@ -17,10 +17,11 @@ def require_permission(permission: str):
     def decorator(view):
         @wraps(view)
         def wrapped(*args, **kwargs):
-            if not current_user.is_authenticated:
+            user = current_user._get_current_object()  # one proxy lookup, not one per use
+            if not user.is_authenticated:
                 # The dashboard sends people to /login?next=...; API callers get JSON 401.
                 return login_manager.unauthorized()
-            if not can(current_user, permission):
+            if not can(user, permission):
                 abort(403)
             return view(*args, **kwargs)
 

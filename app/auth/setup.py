@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask, redirect, request, url_for
+from flask import Flask, g, redirect, request, url_for
+from flask.sessions import SecureCookieSessionInterface
 
 from app.auth.principals import principal_from_headers
 from app.extensions import login_manager
@@ -12,7 +13,36 @@ def is_api_request() -> bool:
     return request.path.startswith("/api/")
 
 
+class DashboardSessionInterface(SecureCookieSessionInterface):
+    """The signed session cookie belongs to the dashboard. An API request gets an empty session
+    that is never saved: the API authenticates by header only, a dashboard cookie must neither
+    work nor be touched there, and Flask would otherwise build the cookie signer (which
+    test-serializes a dict) on every API call."""
+
+    def open_session(self, app, request):
+        if request.path.startswith("/api/"):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app, session, response):
+        if is_api_request():
+            return
+        super().save_session(app, session, response)
+
+
+def identify_api_caller() -> None:
+    """Resolve an API request's caller from its headers, once, and hand it to Flask-Login.
+
+    The same answer Flask-Login's request loader gives (the session loader refuses API paths),
+    stored where `current_user` reads it (g._login_user, as Flask-Login itself does), without
+    Flask-Login's session-protection hash of the client's address and user agent and its look
+    into a cookie session the API never has: together ~3% of a cached order read's CPU.
+    """
+    g._login_user = principal_from_headers(request) or login_manager.anonymous_user()
+
+
 def init_auth(app: Flask) -> None:
+    app.session_interface = DashboardSessionInterface()
     login_manager.init_app(app)
     login_manager.login_view = "web.login"
     login_manager.session_protection = "strong"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 import time
+import weakref
 from typing import Any
 
 from sqlalchemy import event, exc
@@ -52,28 +56,89 @@ def ping_idle_connections(engine: Engine) -> None:
             raise exc.DisconnectionError() from error
 
 
+class _ReaderConnection(threading.local):
+    """This thread's own autocommit connection for `read_one_autocommit`."""
+
+    driver: Any = None
+    pid: int | None = None
+    last_used: float = 0.0
+
+
+class _Reader:
+    """An engine's reader connections: one per thread, all closed when the engine is disposed."""
+
+    def __init__(self, engine: Engine):
+        self.local = _ReaderConnection()
+        self.drivers: weakref.WeakSet[Any] = weakref.WeakSet()
+        event.listen(engine, "engine_disposed", self.close_all)
+
+    def close_all(self, _engine=None) -> None:
+        for driver in list(self.drivers):
+            with contextlib.suppress(Exception):
+                driver.close()
+
+
+_readers: weakref.WeakKeyDictionary[Engine, _Reader] = weakref.WeakKeyDictionary()
+_readers_lock = threading.Lock()
+# Connections inherited across a fork belong to the parent: never used, never finalized here.
+_inherited: list[Any] = []
+
+
+def _reader_for(engine: Engine) -> _Reader:
+    reader = _readers.get(engine)
+    if reader is None:
+        with _readers_lock:
+            reader = _readers.get(engine) or _readers.setdefault(engine, _Reader(engine))
+    return reader
+
+
+def _reader_connection(engine: Engine, reader: _Reader):
+    local = reader.local
+    if local.driver is not None and local.pid == os.getpid() and not local.driver.closed:
+        return local.driver
+    if local.driver is not None and local.pid != os.getpid():
+        _inherited.append(local.driver)
+    fairy = engine.raw_connection()  # the engine's connect arguments and events; errors as SA's
+    driver = fairy.driver_connection
+    fairy.detach()  # ours from now on: the pool neither counts nor resets it
+    driver.autocommit = True
+    reader.drivers.add(driver)
+    local.driver, local.pid, local.last_used = driver, os.getpid(), time.monotonic()
+    return driver
+
+
 def read_one_autocommit(engine: Engine, sql: str, params: tuple) -> tuple | None:
-    """One row of one query, through the driver on a pooled connection in autocommit.
+    """One row of one query, through the driver, on this thread's own autocommit connection.
 
     For the hottest single-row lookups on PostgreSQL (the order version behind every order read):
-    no BEGIN/ROLLBACK round trips and none of SQLAlchemy's statement machinery, which cost more
-    than the query. `sql` is in the driver's paramstyle. Driver errors come out as SQLAlchemy's
-    (so an outage is a 503 like anywhere else), and a connection that failed is discarded.
+    no BEGIN/ROLLBACK round trips, none of SQLAlchemy's statement machinery and no pool checkout
+    and return, which together cost more than the query. `sql` is in the driver's paramstyle.
+    Driver errors come out as SQLAlchemy's (so an outage is a 503 like anywhere else) and a
+    connection that failed is dropped; `engine.dispose()` closes them all. Like the pool
+    (ping_idle_connections), a connection idle for IDLE_PING_SECONDS gets one fresh retry when it
+    turns out dead (a database restart), so only a connection used within the last second can
+    fail one read.
     """
-    dbapi_error = engine.dialect.loaded_dbapi.Error
-    raw = engine.raw_connection()
-    try:
-        driver = raw.driver_connection
-        driver.autocommit = True
+    reader = _reader_for(engine)
+    local = reader.local
+    dbapi = engine.dialect.loaded_dbapi
+    for attempt in (1, 2):
+        driver = _reader_connection(engine, reader)
+        idle = time.monotonic() - local.last_used
         try:
-            return driver.execute(sql, params).fetchone()
-        finally:
-            driver.autocommit = False
-    except dbapi_error as error:
-        raw.invalidate(error)
-        raise exc.DBAPIError.instance(sql, params, error, dbapi_error) from error
-    finally:
-        raw.close()
+            row = driver.execute(sql, params).fetchone()
+        except dbapi.Error as error:
+            local.driver = None
+            with contextlib.suppress(Exception):
+                driver.close()
+            if attempt == 1 and idle >= IDLE_PING_SECONDS and isinstance(
+                error, dbapi.OperationalError
+            ):
+                continue
+            raise exc.DBAPIError.instance(sql, params, error, dbapi.Error) from error
+        local.last_used = time.monotonic()
+        return row
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def configure_sqlite(engine: Engine) -> None:

@@ -126,11 +126,22 @@ def publish_unsubscribed_events(order_id: str, merchant_id: str) -> bool:
 
 # Built once, run on the session's connection (Core): these run in every saga's last transaction.
 _HOOKS, _EVENTS = Webhook.__table__, OrderEvent.__table__
+# The order's events through its (order_id, seq) index, materialized so that PostgreSQL cannot
+# combine it with the unpublished-events index instead: "published_at IS NULL" also matches every
+# dead row version not vacuumed yet, and that bitmap scan read ~10,000 index entries per saga on
+# a busy table (0.41 ms against 0.1 ms).
+_ORDER_EVENTS = (
+    select(_EVENTS.c.seq, _EVENTS.c.published_at)
+    .where(_EVENTS.c.order_id == bindparam("p_order"))
+    .cte("order_events_of_order")
+    .prefix_with("MATERIALIZED", dialect="postgresql")
+)
 _PUBLISH_UNSUBSCRIBED = (
     update(_EVENTS)
     .where(
-        _EVENTS.c.order_id == bindparam("p_order"),
-        _EVENTS.c.published_at.is_(None),
+        _EVENTS.c.seq.in_(
+            select(_ORDER_EVENTS.c.seq).where(_ORDER_EVENTS.c.published_at.is_(None))
+        ),
         ~exists().where(
             _HOOKS.c.merchant_id == bindparam("p_merchant"), _HOOKS.c.deleted_at.is_(None)
         ),
