@@ -20,14 +20,15 @@ from app.infra import cache_keys
 
 @api.before_request
 def prefetch_cache_entries():
-    _prefetch()
-    identify_api_caller()  # reads the key's cached principal this round trip brought
+    key_hash = _prefetch()
+    identify_api_caller(key_hash)  # reads the key's cached principal this round trip brought
 
 
-def _prefetch() -> None:
+def _prefetch() -> str | None:
+    """The presented API key's hash, after its cache entries were read and the request counted."""
     api_key = request.headers.get("X-API-Key")
     if not api_key:
-        return
+        return None
     key_hash = hash_key(api_key.strip())
     keys = [cache_keys.api_key_key(key_hash)]
     if request.endpoint == "api.get_order" and request.view_args:
@@ -36,3 +37,4 @@ def _prefetch() -> None:
     if counted is not None:
         g.prefetched_rate, raw_values = counted
         cache_keys.remember_prefetched(keys, raw_values)
+    return key_hash

@@ -49,13 +49,13 @@ def signing_keys() -> list[tokens.SigningKey]:
     return keys
 
 
-def api_key_principal(plain: str) -> ApiKeyPrincipal | None:
+def api_key_principal(plain: str, key_hash: str | None = None) -> ApiKeyPrincipal | None:
     """The merchant a presented key acts as; cached in Redis briefly (revocation invalidates)."""
     from app.auth.api_keys import hash_key
     from app.infra import cache_keys
     from app.services import accounts
 
-    key_hash = hash_key(plain)
+    key_hash = key_hash or hash_key(plain)  # the caller may have hashed it already
     cached = cache_keys.cached_api_key(key_hash)
     now = time.time()
     if cached is not None:
@@ -76,13 +76,15 @@ def api_key_principal(plain: str) -> ApiKeyPrincipal | None:
     return ApiKeyPrincipal(key_id=key.id, merchant_id=key.merchant_id, key_hash=key_hash)
 
 
-def principal_from_headers(request: Request):
-    """The user or API key the request's Authorization / X-API-Key header names, else None."""
+def principal_from_headers(request: Request, api_key_hash: str | None = None):
+    """The user or API key the request's Authorization / X-API-Key header names, else None.
+
+    `api_key_hash`: the X-API-Key's hash, when the caller has computed it already."""
     from app.services import accounts
 
     api_key = request.headers.get("X-API-Key")
     if api_key:
-        return api_key_principal(api_key.strip())
+        return api_key_principal(api_key.strip(), api_key_hash)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -30,7 +30,7 @@ class DashboardSessionInterface(SecureCookieSessionInterface):
         super().save_session(app, session, response)
 
 
-def identify_api_caller() -> None:
+def identify_api_caller(api_key_hash: str | None = None) -> None:
     """Resolve an API request's caller from its headers, once, and hand it to Flask-Login.
 
     The same answer Flask-Login's request loader gives (the session loader refuses API paths),
@@ -38,7 +38,8 @@ def identify_api_caller() -> None:
     Flask-Login's session-protection hash of the client's address and user agent and its look
     into a cookie session the API never has: together ~3% of a cached order read's CPU.
     """
-    g._login_user = principal_from_headers(request) or login_manager.anonymous_user()
+    caller = principal_from_headers(request, api_key_hash=api_key_hash)
+    g._login_user = caller or login_manager.anonymous_user()
 
 
 def init_auth(app: Flask) -> None:
