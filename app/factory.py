@@ -112,14 +112,15 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
 def _drop_limiter_request_hooks(app: Flask, limiter) -> None:
     """The limits are counted by app/auth/rate_limits.py on flask-limiter's storage; its own hooks
-    would only walk an empty list of decorated limits (and add no headers) on every request."""
+    would only walk an empty list of decorated limits (and add no headers) on every request, and
+    its teardown would build a per-request context object only to clear it."""
     from functools import partial
 
     def ours(hook) -> bool:
         bound_to = hook.args[0] if isinstance(hook, partial) and hook.args else None
         return getattr(hook, "__self__", bound_to) is not limiter
 
-    for hooks in (app.before_request_funcs, app.after_request_funcs):
+    for hooks in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs):
         hooks[None] = [hook for hook in hooks.get(None, []) if ours(hook)]
 
 

@@ -34,6 +34,7 @@ from sqlalchemy import create_engine, text
 
 # The same database, secrets and order as the saga benchmark.
 from benchmarks.bench_saga import ORDER, PG_ADMIN_URL, SECRETS
+from benchmarks.cpu import CpuMeter, children_of, pids_named
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -116,6 +117,7 @@ def _load_wrk(url: str, method: str, body: str | None, headers: dict, seconds: i
     requests_, errors, p50, p99, duration_us = match.groups()
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
+        "requests": int(requests_),
         "requests_per_second": round(int(requests_) / (float(duration_us) / 1e6), 1),
         "p50_ms": round(int(p50) / 1000, 2),
         "p99_ms": round(int(p99) / 1000, 2),
@@ -164,6 +166,7 @@ def _load_threads(url: str, method: str, body: str | None, headers: dict, second
     elapsed = time.monotonic() - started
     latencies.sort()
     return {
+        "requests": len(latencies),
         "requests_per_second": round(len(latencies) / elapsed, 1),
         "p50_ms": round(latencies[len(latencies) // 2] * 1000, 2),
         "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2),
@@ -244,15 +247,27 @@ def run(args) -> dict:
              connections, workdir)
         load(api_url + f"/api/v1/orders/{setup['order_id']}", "GET", None, key_headers, 2,
              connections, workdir)
+        def measured(server: subprocess.Popen, *load_args) -> dict:
+            """One load run, with the CPU each component spent per request (ms)."""
+            meter = CpuMeter({
+                "web_workers": lambda: children_of(server.pid),
+                "postgres": lambda: pids_named("postgres"),
+                "redis": lambda: pids_named("redis-server"),
+            })
+            result = load(*load_args)
+            if CpuMeter.available():
+                result["cpu_ms_per_request"] = meter.per_unit(result["requests"])
+            return result
+
         results = {
-            "create_api": load(api_url + "/api/v1/orders", "POST", body,
-                               {**json_headers, **key_headers}, seconds, connections, workdir),
-            "create_bare": load(bare_url + "/bare/rows", "POST", body, json_headers, seconds,
-                                connections, workdir),
-            "read_api": load(api_url + f"/api/v1/orders/{setup['order_id']}", "GET", None,
-                             key_headers, seconds, connections, workdir),
-            "read_bare": load(bare_url + f"/bare/rows/{setup['bare_id']}", "GET", None, {},
-                              seconds, connections, workdir),
+            "create_api": measured(api, api_url + "/api/v1/orders", "POST", body,
+                                   {**json_headers, **key_headers}, seconds, connections, workdir),
+            "create_bare": measured(bare, bare_url + "/bare/rows", "POST", body, json_headers,
+                                    seconds, connections, workdir),
+            "read_api": measured(api, api_url + f"/api/v1/orders/{setup['order_id']}", "GET",
+                                 None, key_headers, seconds, connections, workdir),
+            "read_bare": measured(bare, bare_url + f"/bare/rows/{setup['bare_id']}", "GET", None,
+                                  {}, seconds, connections, workdir),
         }
     finally:
         for process in servers:

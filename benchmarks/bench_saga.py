@@ -24,6 +24,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, func, select, text
 
+from benchmarks.cpu import CpuMeter, pids_named
+
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get(
     "BENCH_POSTGRES_URL",
@@ -161,17 +163,27 @@ def run(args) -> dict:
         workers = _start_workers(settings, worker_count, tmp)
         _wait(lambda: len(Worker.all(connection=redis)) == worker_count, 60, poll=0.2)
 
+        worker_pids = [w.pid for w in workers]
+        cpu_groups = {
+            "workers": lambda: worker_pids,
+            "postgres": lambda: pids_named("postgres"),
+            "redis": lambda: pids_named("redis-server"),
+        }
+
         # 1. no-op jobs through the same workers
         noop_queue = Queue("bench:" + DEFAULT_QUEUE, connection=redis)
+        meter = CpuMeter(cpu_groups)
         started = time.perf_counter()
         noop_queue.enqueue_many(
             [Queue.prepare_data(NOOP, result_ttl=600) for _ in range(n)]
         )
         _wait(lambda: noop_queue.finished_job_registry.count >= n, 600)
         noop_rate = n / (time.perf_counter() - started)
+        noop_cpu = meter.per_unit(n)
 
         # 2. the saga backlog
         saga_queue = Queue("bench:" + SAGA_QUEUE, connection=redis)
+        meter = CpuMeter(cpu_groups)
         started = time.perf_counter()
         saga_queue.enqueue_many(
             [Queue.prepare_data(RUN_ORDER_SAGA, args=(oid,), result_ttl=60) for oid in backlog]
@@ -179,6 +191,7 @@ def run(args) -> dict:
         with app.app_context():
             _wait(lambda: _final_count(db, backlog) >= n, 1200, poll=0.1)
         saga_rate = n / (time.perf_counter() - started)
+        saga_cpu = meter.per_unit(n)
 
         # 3. latency at half the measured saga throughput
         rate = saga_rate / 2
@@ -206,6 +219,9 @@ def run(args) -> dict:
             "sagas_per_second": round(saga_rate, 1),
             "saga_to_noop_ratio": round(saga_rate / noop_rate, 3),
             "goal_at_least_half": saga_rate >= noop_rate / 2,
+            # CPU per job (ms) of the workers, PostgreSQL and Redis: where a saga's time goes.
+            **({"noop_cpu_ms_per_job": noop_cpu, "saga_cpu_ms_per_job": saga_cpu}
+               if CpuMeter.available() else {}),
             "latency_load_orders_per_second": round(rate, 1),
             "latency_orders": len(rows),
             "latency_completed": completed,

@@ -22,7 +22,9 @@ log = logging.getLogger(__name__)
 @api.before_request
 def reject_unstorable_parameters():
     """A NUL or lone surrogate in a path or query parameter is a 422, not a database error."""
-    values = [*(request.view_args or {}).items(), *request.args.items(multi=True)]
+    values = list((request.view_args or {}).items())
+    if request.query_string:  # parsing an empty query string still builds a MultiDict
+        values += request.args.items(multi=True)
     bad = [name for name, value in values if isinstance(value, str) and not storable(value)]
     if bad:
         raise ValidationFailed(

@@ -1,0 +1,80 @@
+"""CPU time spent by the processes of a benchmark phase, from /proc (Linux).
+
+A throughput ratio says how much slower one path is; the CPU each component spends per request
+(or per job) says why. On a 2-core machine every process competes for the same cores, so CPU per
+unit of work is also the steadier figure: it moves far less than requests per second when
+something else runs.
+
+    meter = CpuMeter({"gunicorn": worker_pids, "postgres": CpuMeter.named("postgres")})
+    ... run the load ...
+    meter.per_unit(requests)  # {"gunicorn": 0.83, "postgres": 0.06} in ms per request
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+PROC = Path("/proc")
+TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _ticks(pid: int) -> int:
+    """utime + stime + cutime + cstime of a process: its own CPU and its reaped children's (a
+    PostgreSQL backend that exited counts in the postmaster's cutime)."""
+    try:
+        fields = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0
+    return sum(int(value) for value in fields[11:15])
+
+
+def pids_named(name: str) -> list[int]:
+    """Every process whose command name is `name` (as `pgrep -x` matches)."""
+    pids = []
+    for entry in PROC.iterdir() if PROC.is_dir() else ():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def children_of(pid: int) -> list[int]:
+    """The direct children of a process (gunicorn's workers under its master)."""
+    pids = []
+    for entry in PROC.iterdir() if PROC.is_dir() else ():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    pids.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return pids
+
+
+class CpuMeter:
+    """CPU ticks of named groups of processes between construction and `per_unit`.
+
+    Each group is a callable returning its pids, asked at both ends (PostgreSQL backends come
+    and go; exited ones are counted through the postmaster's children's time)."""
+
+    def __init__(self, groups: dict[str, Callable[[], list[int]]]):
+        self._groups = groups
+        self._start = self._read()
+
+    @staticmethod
+    def available() -> bool:
+        return PROC.is_dir()
+
+    def _read(self) -> dict[str, int]:
+        return {name: sum(_ticks(pid) for pid in pids()) for name, pids in self._groups.items()}
+
+    def per_unit(self, units: float) -> dict[str, float]:
+        """Milliseconds of CPU per unit of work, per group."""
+        end = self._read()
+        scale = 1000 / TICKS_PER_SECOND / max(units, 1)
+        return {name: round((end[name] - self._start[name]) * scale, 3) for name in self._groups}
