@@ -20,40 +20,39 @@ PROC = Path("/proc")
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name (field 3 onwards); [] for a process gone."""
+    try:
+        return (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
 def _ticks(pid: int) -> int:
     """utime + stime + cutime + cstime of a process: its own CPU and its reaped children's (a
     PostgreSQL backend that exited counts in the postmaster's cutime)."""
-    try:
-        fields = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0
-    return sum(int(value) for value in fields[11:15])
+    return sum(int(value) for value in _stat_fields(pid)[11:15])
+
+
+def _processes() -> list[int]:
+    return [int(e.name) for e in PROC.iterdir() if e.name.isdigit()] if PROC.is_dir() else []
 
 
 def pids_named(name: str) -> list[int]:
     """Every process whose command name is `name` (as `pgrep -x` matches)."""
     pids = []
-    for entry in PROC.iterdir() if PROC.is_dir() else ():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == name:
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
+    for pid in _processes():
+        try:
+            if (PROC / str(pid) / "comm").read_text().strip() == name:
+                pids.append(pid)
+        except OSError:
+            continue
     return pids
 
 
 def children_of(pid: int) -> list[int]:
     """The direct children of a process (gunicorn's workers under its master)."""
-    pids = []
-    for entry in PROC.iterdir() if PROC.is_dir() else ():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    pids.append(int(entry.name))
-            except (OSError, IndexError, ValueError):
-                continue
-    return pids
+    return [child for child in _processes() if _stat_fields(child)[1:2] == [str(pid)]]
 
 
 class CpuMeter:

@@ -8,9 +8,11 @@ from flask.sessions import SecureCookieSessionInterface
 from app.auth.principals import principal_from_headers
 from app.extensions import login_manager
 
+API_PATH_PREFIX = "/api/"
+
 
 def is_api_request() -> bool:
-    return request.path.startswith("/api/")
+    return request.path.startswith(API_PATH_PREFIX)
 
 
 class DashboardSessionInterface(SecureCookieSessionInterface):
@@ -20,7 +22,7 @@ class DashboardSessionInterface(SecureCookieSessionInterface):
     test-serializes a dict) on every API call."""
 
     def open_session(self, app, request):
-        if request.path.startswith("/api/"):
+        if request.path.startswith(API_PATH_PREFIX):
             return self.session_class()
         return super().open_session(app, request)
 

@@ -58,18 +58,10 @@ class SloBuckets:
         now = time.time() if at is None else at
         if at is None and now < self._skip_until:
             return False
-        minute_key = self._minute_key(int(now // MINUTE))
-        hour_key = self._hour_key(int(now // HOUR))
-        pipe = self.connection.pipeline(transaction=False)
-        for slug, bad in events:
-            for key in (minute_key, hour_key):
-                pipe.hincrby(key, f"{slug}:total", 1)
-                if bad:
-                    pipe.hincrby(key, f"{slug}:bad", 1)
-        pipe.expire(minute_key, MINUTE_TTL)
-        pipe.expire(hour_key, HOUR_TTL)
+        counts: Counter[tuple[int, str]] = Counter()
+        _add(counts, int(now // MINUTE), events)
         try:
-            pipe.execute()
+            self._write(counts)
             return True
         except redis.RedisError as exc:
             self._skip_until = time.time() + _BACKOFF_SECONDS
@@ -81,10 +73,7 @@ class SloBuckets:
         trip now (for request hooks)."""
         minute = int(time.time() // MINUTE)
         with self._lock:
-            for slug, bad in events:
-                self._pending[(minute, f"{slug}:total")] += 1
-                if bad:
-                    self._pending[(minute, f"{slug}:bad")] += 1
+            _add(self._pending, minute, events)
         _flusher.watch(self)
 
     def flush(self, force: bool = False) -> bool:
@@ -96,17 +85,8 @@ class SloBuckets:
             pending, self._pending = self._pending, Counter()
         if not pending:
             return True
-        pipe = self.connection.pipeline(transaction=False)
-        keys: dict[str, int] = {}
-        for (minute, field), amount in pending.items():
-            minute_key, hour_key = self._minute_key(minute), self._hour_key(minute * MINUTE // HOUR)
-            pipe.hincrby(minute_key, field, amount)
-            pipe.hincrby(hour_key, field, amount)
-            keys[minute_key], keys[hour_key] = MINUTE_TTL, HOUR_TTL
-        for key, ttl in keys.items():
-            pipe.expire(key, ttl)
         try:
-            pipe.execute()
+            self._write(pending)
             return True
         except redis.RedisError as exc:
             oldest = int(time.time() // MINUTE) - _PENDING_MAX_AGE_MINUTES
@@ -117,6 +97,20 @@ class SloBuckets:
             self._skip_until = time.time() + _BACKOFF_SECONDS
             log.warning("SLO bucket write failed", extra={"error": type(exc).__name__})
             return False
+
+    def _write(self, counts: Counter[tuple[int, str]]) -> None:
+        """Add (minute, field) counts to their minute and hour hashes in one pipeline (raises
+        RedisError)."""
+        pipe = self.connection.pipeline(transaction=False)
+        keys: dict[str, int] = {}
+        for (minute, field), amount in counts.items():
+            minute_key, hour_key = self._minute_key(minute), self._hour_key(minute * MINUTE // HOUR)
+            pipe.hincrby(minute_key, field, amount)
+            pipe.hincrby(hour_key, field, amount)
+            keys[minute_key], keys[hour_key] = MINUTE_TTL, HOUR_TTL
+        for key, ttl in keys.items():
+            pipe.expire(key, ttl)
+        pipe.execute()
 
     def counts(
         self, slugs: Iterable[str], now: float | None = None
@@ -150,6 +144,14 @@ class SloBuckets:
                     buckets = [by_hour[h] for h in hours[: window.seconds // HOUR]]
                 result[slug][window.name] = _sum(buckets, slug)
         return result
+
+
+def _add(counts: Counter[tuple[int, str]], minute: int, events: Iterable[tuple[str, bool]]) -> None:
+    """Count (objective slug, is_bad) events of one minute into (minute, field) counts."""
+    for slug, bad in events:
+        counts[(minute, f"{slug}:total")] += 1
+        if bad:
+            counts[(minute, f"{slug}:bad")] += 1
 
 
 def _sum(buckets: list[dict], slug: str) -> Counts:

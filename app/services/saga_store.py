@@ -165,16 +165,10 @@ _LINES = (
     .where(LINES.c.order_id == bindparam("p_order"))
     .order_by(LINES.c.seq)
 )
-_STEPS = select(
-    STEPS.c.seq,
-    STEPS.c.name,
-    STEPS.c.status,
-    STEPS.c.attempts,
-    STEPS.c.compensation_attempts,
-    STEPS.c.idempotency_key,
-    STEPS.c.result,
-    STEPS.c.started_at,
-).where(STEPS.c.order_id == bindparam("p_order"))
+# The columns StepRow holds, in its field order (the PostgreSQL claim loads the same ones).
+_STEPS = select(*[STEPS.c[name] for name in saga_sql.STEP_COLUMNS]).where(
+    STEPS.c.order_id == bindparam("p_order")
+)
 # PostgreSQL: the claim, the lines and the steps in one round trip.
 _CLAIM_AND_LOAD = {
     touch: saga_sql.claim_and_load(_CLAIM[touch], len(_ORDER_COLUMNS)) for touch in (False, True)
