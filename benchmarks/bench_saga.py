@@ -2,9 +2,10 @@
 
 1. Baseline: N no-op RQ jobs drained by W workers (raw RQ overhead: Redis round trips, job
    bookkeeping) -> jobs/s.
-2. Throughput: a backlog of N placed orders, their saga jobs enqueued in one enqueue_many batch and
-   drained by the same W workers (`python -m worker`, the production command) -> completed sagas/s.
-   The goal is at least half the no-op rate.
+2. Throughput: a backlog of N placed orders, one saga job each, enqueued in one enqueue_many batch
+   (the product's RqJobQueue.enqueue_sagas) and drained by the same W workers (`python -m worker`,
+   the production command, which takes up to SAGA_BATCH_SIZE waiting sagas per job) -> completed
+   sagas/s. The goal is at least half the no-op rate.
 3. Latency: orders placed at half the measured saga rate for a while; p50/p95/max from acceptance
    (created_at) to the final state (finished_at).
 
@@ -127,7 +128,7 @@ def run(args) -> dict:
     from app.extensions import db
     from app.factory import create_app
     from app.infra.models import Merchant, Order, Product
-    from app.infra.queue import DEFAULT_QUEUE, NOOP, RUN_ORDER_SAGA, SAGA_QUEUE
+    from app.infra.queue import DEFAULT_QUEUE, NOOP, SAGA_QUEUE
 
     n, worker_count = args.saga_orders, args.saga_workers
     name = f"bench_saga_{uuid.uuid4().hex[:8]}"
@@ -185,13 +186,13 @@ def run(args) -> dict:
         saga_queue = Queue("bench:" + SAGA_QUEUE, connection=redis)
         meter = CpuMeter(cpu_groups)
         started = time.perf_counter()
-        saga_queue.enqueue_many(
-            [Queue.prepare_data(RUN_ORDER_SAGA, args=(oid,), result_ttl=60) for oid in backlog]
-        )
+        # The product's own batch enqueue (the scheduler's recovery uses it): one job per saga.
+        app.extensions["job_queue"].enqueue_sagas(backlog)
         with app.app_context():
             _wait(lambda: _final_count(db, backlog) >= n, 1200, poll=0.1)
         saga_rate = n / (time.perf_counter() - started)
         saga_cpu = meter.per_unit(n)
+        saga_jobs_run = saga_queue.finished_job_registry.count
 
         # 3. latency at half the measured saga throughput
         rate = saga_rate / 2
@@ -218,6 +219,8 @@ def run(args) -> dict:
             "noop_jobs_per_second": round(noop_rate, 1),
             "sagas_per_second": round(saga_rate, 1),
             "saga_to_noop_ratio": round(saga_rate / noop_rate, 3),
+            # The backlog's jobs that ran; the others were taken by them (SAGA_BATCH_SIZE).
+            "saga_jobs_run": saga_jobs_run,
             "goal_at_least_half": saga_rate >= noop_rate / 2,
             # CPU per job (ms) of the workers, PostgreSQL and Redis: where a saga's time goes.
             **({"noop_cpu_ms_per_job": noop_cpu, "saga_cpu_ms_per_job": saga_cpu}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import redis
@@ -23,12 +24,30 @@ NOOP = "worker.jobs.noop"
 _WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
+_ADOPT_LUA = """
+local ids = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+local taken = {}
+for _, id in ipairs(ids) do
+  if string.sub(id, 1, string.len(ARGV[3])) ~= ARGV[3] then break end
+  taken[#taken + 1] = id
+end
+if #taken > 0 then
+  redis.call('LTRIM', KEYS[1], #taken, -1)
+  for _, id in ipairs(taken) do redis.call('DEL', ARGV[2] .. id) end
+end
+return taken
+"""
+_ADOPT = None
+
+
 class RqJobQueue:
     """JobQueue port on RQ; RQ 2+ needs the connection passed explicitly."""
 
     def __init__(self, connection: redis.Redis, prefix: str = "", job_timeout: int = 120):
         self.connection = connection
         self.prefix = prefix
+        # Job ids allow only letters, digits, "_" and "-"; a prefix like "bench:" is made one.
+        self.job_id_prefix = re.sub(r"[^A-Za-z0-9_-]", "-", prefix)
         self.job_timeout = job_timeout
 
     def queue(self, name: str) -> Queue:
@@ -46,9 +65,27 @@ class RqJobQueue:
             result_ttl=300,
             failure_ttl=7 * 24 * 3600,
             description=f"saga {order_id}",
+            job_id=self.saga_job_id(order_id),
             pipeline=pipe,
         )
         pipe.execute()
+
+    def saga_job_id(self, order_id: str) -> str:
+        return f"{self.job_id_prefix}saga-{order_id}"
+
+    def adopt_waiting_sagas(self, limit: int) -> list[str]:
+        """Take up to `limit` saga jobs off the front of the saga queue; their order ids."""
+        queue = self.queue(SAGA_QUEUE)
+        global _ADOPT
+        if _ADOPT is None:
+            _ADOPT = self.connection.register_script(_ADOPT_LUA)
+        ids = _ADOPT(
+            keys=[queue.key],
+            args=[limit, Job.redis_job_namespace_prefix, self.saga_job_id("")],
+            client=self.connection,
+        )
+        prefix = len(self.saga_job_id(""))
+        return [job_id.decode()[prefix:] for job_id in ids]
 
     def _waiting(self, job_ids: list[str]) -> set[str]:
         jobs = Job.fetch_many(job_ids, connection=self.connection) if job_ids else []
@@ -87,7 +124,7 @@ class RqJobQueue:
         return self._enqueue_deduped(
             SAGA_QUEUE,
             RUN_ORDER_SAGA,
-            ((f"{self.prefix}saga-{oid}", (oid,), f"saga {oid} (recovery)") for oid in order_ids),
+            ((self.saga_job_id(oid), (oid,), f"saga {oid} (recovery)") for oid in order_ids),
         )
 
     def enqueue_webhook_deliveries(self, targets: Iterable[tuple[str, str]]) -> int:
@@ -96,7 +133,11 @@ class RqJobQueue:
             WEBHOOK_QUEUE,
             DELIVER_WEBHOOKS,
             (
-                (f"{self.prefix}wh-{webhook_id}-{order_id}", (webhook_id, order_id), "webhooks")
+                (
+                    f"{self.job_id_prefix}wh-{webhook_id}-{order_id}",
+                    (webhook_id, order_id),
+                    "webhooks",
+                )
                 for webhook_id, order_id in targets
             ),
         )

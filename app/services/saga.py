@@ -14,9 +14,10 @@ updating the order row (progress stamp, version, lease renewal, cancel check: `s
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from app.domain.errors import StepFailure, TransientError
@@ -61,6 +62,17 @@ class SagaRun:
     events_published: bool = False
 
 
+class Pause(enum.Enum):
+    """Where a saga's steps stop for their driver (a float pause is a retry delay in seconds)."""
+
+    COMMIT = "commit"  # commit the transaction before going on (a provider call follows)
+    # A local step is next (it updates product rows): a driver of several sagas first takes
+    # the product locks of all of them, in id order; a lone saga just goes on.
+    LOCAL = "local"
+    FINAL = "final"  # the order is final: commit (publishing its events if nobody subscribes)
+    HELD = "held"  # the payment hold stopped it: commit its progress and give the lease up
+
+
 def _lease(order_id: str, ctx: SagaContext) -> bool:
     """Claim or renew the order's lease and commit it; False when another live worker holds it."""
     claimed = saga_store.claim(order_id, ctx.worker, ctx.lease_seconds) is not None
@@ -79,29 +91,29 @@ def drive_saga(order_id: str, ctx: SagaContext) -> SagaRun:
     if saga is None:
         db.session.rollback()
         return SagaRun("busy")
-    order = saga.order
-    if is_final(order.status):
+    if is_final(saga.order.status):
         db.session.rollback()  # a final order's lease no longer matters
         return _ended(saga)
+    return drive_claimed(saga, ctx)
+
+
+def drive_claimed(saga: Saga, ctx: SagaContext) -> SagaRun:
+    """Drive a claimed saga alone: commit at each of its pauses, sleep through its retry delays."""
+    order_id = saga.order.id
     try:
-        while True:
-            action = decide(
-                {name: step.status for name, step in saga.steps.items()},
-                cancel_requested=order.cancel_requested_at is not None,
-            )
-            if action.kind == ActionKind.FINISH:
-                _finish(saga, action.final_status)
-            if is_final(order.status):
-                return _ended(saga, published=_commit_final(saga))
-            if action.kind == ActionKind.RUN and _payment_held(saga, action.step):
-                # Held, not failed: no attempt is used; the scheduler's recovery (or switching
-                # the flag off, see services.flags) queues the saga again.
-                _give_up_lease(saga)
+        for pause in advance(saga, ctx):
+            if pause is Pause.LOCAL:
+                continue
+            if pause is Pause.COMMIT:
+                saga_store.commit(saga)
+            elif pause is Pause.FINAL:
+                return _ended(saga, published=commit_final(saga))
+            elif pause is Pause.HELD:
+                give_up_lease(saga)
                 return SagaRun("held")
-            if action.kind == ActionKind.RUN:
-                _run_step(saga, saga.steps[action.step], ctx)
             else:
-                _compensate_step(saga, saga.steps[action.step], ctx)
+                ctx.sleep(pause)
+        raise AssertionError("a saga's steps end in a final or held pause")
     except LeaseLost:
         saga_store.rollback(saga)
         saga_store.release(order_id, ctx.worker)  # if it is still ours
@@ -115,6 +127,35 @@ def drive_saga(order_id: str, ctx: SagaContext) -> SagaRun:
         raise
 
 
+def advance(saga: Saga, ctx: SagaContext) -> Iterator[Pause | float]:
+    """The saga's steps from where its rows stand, as a generator that pauses for its driver.
+
+    Work between two pauses is one transaction's worth; the driver commits at COMMIT. Driving
+    one saga alone (drive_claimed) or several in lock-step, sharing each commit (saga_batch),
+    runs exactly the same statements and provider calls in the same order for each saga.
+    """
+    order = saga.order
+    while True:
+        action = decide(
+            {name: step.status for name, step in saga.steps.items()},
+            cancel_requested=order.cancel_requested_at is not None,
+        )
+        if action.kind == ActionKind.FINISH:
+            _finish(saga, action.final_status)
+        if is_final(order.status):
+            yield Pause.FINAL
+            return
+        if action.kind == ActionKind.RUN and _payment_held(saga, action.step):
+            # Held, not failed: no attempt is used; the scheduler's recovery (or switching
+            # the flag off, see services.flags) queues the saga again.
+            yield Pause.HELD
+            return
+        if action.kind == ActionKind.RUN:
+            yield from _run_step(saga, saga.steps[action.step], ctx)
+        else:
+            yield from _compensate_step(saga, saga.steps[action.step], ctx)
+
+
 def _ended(saga: Saga, published: bool = False) -> SagaRun:
     order = saga.order
     return SagaRun(
@@ -122,16 +163,16 @@ def _ended(saga: Saga, published: bool = False) -> SagaRun:
     )
 
 
-def _commit_final(saga: Saga) -> bool:
+def commit_final(saga: Saga) -> bool:
     """Commit the transaction that made the order final, publishing its events in it when
     nobody subscribes to them; True if published."""
     saga_store.flush(saga)
-    published = outbox.publish_unsubscribed_events(saga.order.id, saga.order.merchant_id)
+    published = outbox.publish_unsubscribed_events(saga.order.id)
     saga_store.commit(saga)
     return published
 
 
-def _give_up_lease(saga: Saga) -> None:
+def give_up_lease(saga: Saga) -> None:
     """Commit the progress made so far and free the saga for whichever worker runs it next."""
     if not saga.progressed:
         saga_store.rollback(saga)  # only the claim's touch: the order did not move
@@ -188,21 +229,23 @@ def _boundary(saga: Saga, ctx: SagaContext, point: str) -> None:
         saga.holding = False
 
 
-def _run_step(saga: Saga, step: StepRow, ctx: SagaContext) -> None:
+def _run_step(saga: Saga, step: StepRow, ctx: SagaContext) -> Iterator[Pause | float]:
     definition = STEP_BY_NAME[step.name]
     order = saga.order
     _boundary(saga, ctx, f"before:{step.name}")
+    local = step.name in LOCAL
+    if local:
+        yield Pause.LOCAL
     saga_store.hold(saga, **_start_processing(saga))
     if order.cancel_requested_at is not None and step.status == StepStatus.PENDING:
         return  # cancelled at this boundary: decide() compensates instead of starting the step
     attempt, before = step.attempts + 1, step.status
     started_at = step.started_at or utcnow()
-    local = step.name in LOCAL
     if not local:
         saga_store.set_step(
             saga, step, before, status=StepStatus.RUNNING, attempts=attempt, started_at=started_at
         )
-        saga_store.commit(saga)  # durable "running" before the provider call: a crash resumes it
+        yield Pause.COMMIT  # durable "running" before the provider call: a crash resumes it
         before = StepStatus.RUNNING
     started, attempt_at = time.perf_counter(), utcnow()
     try:
@@ -246,8 +289,8 @@ def _run_step(saga: Saga, step: StepRow, ctx: SagaContext) -> None:
         values = {"attempts": attempt, "started_at": started_at, "error": str(error)}
         if retry:
             saga_store.set_step(saga, step, before, status=StepStatus.PENDING, **values)
-            saga_store.commit(saga)  # never sleep inside a transaction
-            ctx.sleep(definition.retry.delay(attempt))
+            yield Pause.COMMIT  # never sleep inside a transaction
+            yield definition.retry.delay(attempt)
             return
         saga_store.set_step(
             saga, step, before, status=StepStatus.FAILED, finished_at=utcnow(), **values
@@ -264,7 +307,7 @@ def _run_step(saga: Saga, step: StepRow, ctx: SagaContext) -> None:
     if result is None:  # the step declined to finish (a cancel arrived): decide() again
         if before == StepStatus.RUNNING:
             saga_store.set_step(saga, step, before, status=StepStatus.PENDING, attempts=attempt)
-        saga_store.commit(saga)  # so that the next hold() reads the cancel request
+        yield Pause.COMMIT  # so that the next hold() reads the cancel request
         return
     saga_store.set_step(
         saga,
@@ -286,15 +329,17 @@ def _start_processing(saga: Saga) -> dict[str, str]:
     return {"status": OrderStatus.PROCESSING} if saga.order.status == OrderStatus.PENDING else {}
 
 
-def _compensate_step(saga: Saga, step: StepRow, ctx: SagaContext) -> None:
+def _compensate_step(saga: Saga, step: StepRow, ctx: SagaContext) -> Iterator[Pause | float]:
     definition = STEP_BY_NAME[step.name]
     name = definition.compensation
     _boundary(saga, ctx, f"before:{name}")
+    if name in LOCAL:
+        yield Pause.LOCAL
     saga_store.hold(saga)
     attempt = step.compensation_attempts + 1
     if name not in LOCAL:
         saga_store.set_step(saga, step, StepStatus.SUCCEEDED, compensation_attempts=attempt)
-        saga_store.commit(saga)  # the attempt is counted before the provider hears of it
+        yield Pause.COMMIT  # the attempt is counted before the provider hears of it
     started, started_at = time.perf_counter(), utcnow()
     try:
         detail = COMPENSATIONS[name](saga.order, step, ctx)
@@ -305,9 +350,9 @@ def _compensate_step(saga: Saga, step: StepRow, ctx: SagaContext) -> None:
             saga, name, "compensation", attempt, "retryable_error", started, started_at,
             str(error), ctx,
         )
-        saga_store.commit(saga)
+        yield Pause.COMMIT
         # Never sleep past our own lease: another worker would take the saga over meanwhile.
-        ctx.sleep(min(COMPENSATION_RETRY.delay(attempt), ctx.lease_seconds / 2))
+        yield min(COMPENSATION_RETRY.delay(attempt), ctx.lease_seconds / 2)
         return
     saga_store.hold(saga)
     saga_store.set_step(

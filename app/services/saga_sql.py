@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import functools
 
-from sqlalchemy import bindparam, func, literal, select, true, update
+from sqlalchemy import Boolean, bindparam, case, func, insert, literal, select, true, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from app.infra.models import OrderEvent, OrderLine, SagaStep, SagaStepAttempt
@@ -108,3 +109,69 @@ def claim_and_load(claim, order_columns: int):
         claimed.join(lines, true()).outerjoin(STEPS, STEPS.c.order_id == claimed.c.id)
     )
     return statement
+
+
+# The step columns a saga transaction may write (saga_store.set_step).
+STEP_WRITE_COLUMNS = (
+    "status", "attempts", "compensation_attempts", "started_at", "result", "error", "finished_at",
+    "compensated_at",
+)
+
+
+def _unnest(arrays: dict[str, object], name: str):
+    """unnest(one array parameter per column) WITH ORDINALITY, as a named FROM item."""
+    params = [bindparam(f"{name}_{c}", type_=postgresql.ARRAY(t)) for c, t in arrays.items()]
+    return func.unnest(*params).table_valued(*arrays, with_ordinality="ord").render_derived(name)
+
+
+def _flush_many_statement():
+    """Several sagas' buffered writes in one statement of fixed shape, whatever their number
+    (compiled, converted and planned once): the step updates - each conditional on the step's
+    expected status, each column written only where that write sets it - then the attempt rows
+    and events, inserted in list order (the rows reach each INSERT sorted, so their `seq`
+    follows it). Returns how many step rows matched."""
+    written = {c: STEPS.c[c].type for c in STEP_WRITE_COLUMNS}
+    writes = _unnest(
+        {
+            "seq": STEPS.c.seq.type,
+            "expected": STEPS.c.status.type,
+            **written,
+            **{f"set_{c}": Boolean() for c in written},
+        },
+        "w",
+    )
+    steps = (
+        update(STEPS)
+        .where(STEPS.c.seq == writes.c.seq, STEPS.c.status == writes.c.expected)
+        .values({c: case((writes.c[f"set_{c}"], writes.c[c]), else_=STEPS.c[c]) for c in written})
+        .returning(STEPS.c.seq)
+        .cte("steps_written")
+    )
+    inserts = []
+    for table, columns, name in ((ATTEMPTS, ATTEMPT_COLUMNS, "a"), (EVENTS, EVENT_COLUMNS, "e")):
+        rows = _unnest({c: table.c[c].type for c in columns}, name)
+        inserts.append(
+            insert(table)
+            .from_select(list(columns), select(*[rows.c[c] for c in columns]).order_by(rows.c.ord))
+            .cte(f"{name}_inserted")
+        )
+    return select(func.count()).select_from(steps).add_cte(*inserts)
+
+
+FLUSH_MANY = _flush_many_statement()
+
+
+def flush_many_parameters(
+    step_writes: list[tuple[int, str, dict]], attempts: list[dict], events: list[dict]
+) -> dict[str, list]:
+    """FLUSH_MANY's column arrays for these (seq, expected status, values) writes and rows."""
+    params: dict[str, list] = {
+        "w_seq": [seq for seq, _, _ in step_writes],
+        "w_expected": [expected for _, expected, _ in step_writes],
+    }
+    for c in STEP_WRITE_COLUMNS:
+        params[f"w_{c}"] = [values.get(c) for _, _, values in step_writes]
+        params[f"w_set_{c}"] = [c in values for _, _, values in step_writes]
+    for rows, columns, name in ((attempts, ATTEMPT_COLUMNS, "a"), (events, EVENT_COLUMNS, "e")):
+        params.update({f"{name}_{c}": [row[c] for row in rows] for c in columns})
+    return params

@@ -29,7 +29,7 @@ STEPS = SagaStep.__table__
 ATTEMPTS = SagaStepAttempt.__table__
 EVENTS = OrderEvent.__table__
 
-_ORDER_COLUMNS = [
+ORDER_COLUMNS = [
     ORDERS.c[name]
     for name in (
         "id",
@@ -146,20 +146,24 @@ def _lease_values(touch: bool) -> dict[str, Any]:
 
 # The saga's statements are built once, with bind parameters: building a statement and computing
 # its cache key costs more CPU than the database spends running it.
-_CLAIM = {
-    touch: update(ORDERS)
-    .where(
-        ORDERS.c.id == bindparam("p_order"),
-        or_(
-            ORDERS.c.lease_expires_at.is_(None),
-            ORDERS.c.lease_expires_at < bindparam("p_now"),
-            ORDERS.c.lease_owner == bindparam("p_worker"),
-        ),
+_ONE_ORDER = ORDERS.c.id == bindparam("p_order")
+def claim_statement(touch: bool, orders):
+    return (
+        update(ORDERS)
+        .where(
+            orders,
+            or_(
+                ORDERS.c.lease_expires_at.is_(None),
+                ORDERS.c.lease_expires_at < bindparam("p_now"),
+                ORDERS.c.lease_owner == bindparam("p_worker"),
+            ),
+        )
+        .values(**_lease_values(touch))
+        .returning(*ORDER_COLUMNS)
     )
-    .values(**_lease_values(touch))
-    .returning(*_ORDER_COLUMNS)
-    for touch in (False, True)
-}
+
+
+_CLAIM = {touch: claim_statement(touch, _ONE_ORDER) for touch in (False, True)}
 _LINES = (
     select(LINES.c.product_id, LINES.c.sku, LINES.c.quantity)
     .where(LINES.c.order_id == bindparam("p_order"))
@@ -171,7 +175,7 @@ _STEPS = select(*[STEPS.c[name] for name in saga_sql.STEP_COLUMNS]).where(
 )
 # PostgreSQL: the claim, the lines and the steps in one round trip.
 _CLAIM_AND_LOAD = {
-    touch: saga_sql.claim_and_load(_CLAIM[touch], len(_ORDER_COLUMNS)) for touch in (False, True)
+    touch: saga_sql.claim_and_load(_CLAIM[touch], len(ORDER_COLUMNS)) for touch in (False, True)
 }
 _RELEASE = (
     update(ORDERS)
@@ -236,22 +240,25 @@ def claim(order_id: str, worker: str, lease_seconds: int, hold: bool = False) ->
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":
         rows = connection.execute(_CLAIM_AND_LOAD[hold], params).all()
-        if not rows:
-            return None
-        width = len(_ORDER_COLUMNS)
-        order = SagaOrder(*rows[0][:width])
-        products, skus, quantities = rows[0][width : width + 3]
-        if products:  # array_agg of no lines is NULL
-            order.lines = [Line(*line) for line in zip(products, skus, quantities, strict=True)]
-        # An outer join: an order without steps still comes back as one row, of NULL steps.
-        steps = {r[width + 4]: StepRow(*r[width + 3 :]) for r in rows if r[width + 3] is not None}
-        return Saga(order, steps, worker, lease_seconds, holding=hold)
+        return saga_from_rows(rows, worker, lease_seconds, hold) if rows else None
     row = connection.execute(_CLAIM[hold], params).first()
     if row is None:
         return None
     order = SagaOrder(**row._mapping)
     order.lines = [Line(*r) for r in connection.execute(_LINES, {"p_order": order_id})]
     steps = {r.name: StepRow(*r) for r in connection.execute(_STEPS, {"p_order": order_id})}
+    return Saga(order, steps, worker, lease_seconds, holding=hold)
+
+
+def saga_from_rows(rows, worker: str, lease_seconds: int, hold: bool) -> Saga:
+    """A saga from the rows of claim_and_load for one order (one row per step)."""
+    width = len(ORDER_COLUMNS)
+    order = SagaOrder(*rows[0][:width])
+    products, skus, quantities = rows[0][width : width + 3]
+    if products:  # array_agg of no lines is NULL
+        order.lines = [Line(*line) for line in zip(products, skus, quantities, strict=True)]
+    # An outer join: an order without steps still comes back as one row, of NULL steps.
+    steps = {r[width + 4]: StepRow(*r[width + 3 :]) for r in rows if r[width + 3] is not None}
     return Saga(order, steps, worker, lease_seconds, holding=hold)
 
 

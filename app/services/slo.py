@@ -77,17 +77,36 @@ def count_final_order(
     finished_at: dt.datetime | None,
 ) -> bool:
     """Count a final order once, from what the caller already knows; True if counted."""
+    return bool(count_final_orders([(order_id, status, failure_reason, created_at, finished_at)]))
+
+
+FinalOrder = tuple[str, str, "str | None", dt.datetime, "dt.datetime | None"]
+
+
+def count_final_orders(orders: list[FinalOrder]) -> int:
+    """count_final_order of several (id, status, failure reason, created, finished): one Redis
+    round trip marks them counted, one records them; how many were counted now."""
+    if not orders:
+        return 0
     try:
-        first = _redis().set(_key(_COUNTED_KEY.format(order_id)), 1, nx=True, ex=_COUNTED_TTL)
+        pipe = _redis().pipeline(transaction=False)
+        for order in orders:
+            pipe.set(_key(_COUNTED_KEY.format(order[0])), 1, nx=True, ex=_COUNTED_TTL)
+        firsts = pipe.execute()
     except redis.RedisError:
-        first = True  # better a rare double count in metrics than a lost outcome
-    if not first:
-        return False
-    seconds = (finished_at - created_at).total_seconds() if finished_at else None
-    record_order_final(status, failure_reason, seconds)
-    slow = seconds is None or seconds > ORDER_FINAL_SECONDS
-    current_app.extensions["slo_buckets"].record([(ORDER_LATENCY.slug, slow)])
-    return True
+        firsts = [True] * len(orders)  # better a rare double count in metrics than a lost outcome
+    events = []
+    for (_, status, failure_reason, created_at, finished_at), first in zip(
+        orders, firsts, strict=True
+    ):
+        if not first:
+            continue
+        seconds = (finished_at - created_at).total_seconds() if finished_at else None
+        record_order_final(status, failure_reason, seconds)
+        events.append((ORDER_LATENCY.slug, seconds is None or seconds > ORDER_FINAL_SECONDS))
+    if events:
+        current_app.extensions["slo_buckets"].record(events)
+    return len(events)
 
 
 def _unfinished_orders_past_deadline(now: dt.datetime) -> dict[str, int]:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import create_engine, event, text
 
 from app.infra.models.base import utcnow
 from tests.conftest import PG_ADMIN_URL, migrate
@@ -61,11 +60,20 @@ def busy_outbox(redis_url, tmp_path):
 
 
 def _plan(engine, statement) -> str:
-    compiled = statement.compile(dialect=postgresql.dialect())
-    params = {"p_order": "ord_plan0", "p_merchant": "mer_plan", "p_now": utcnow()}
+    """EXPLAIN ANALYZE of the statement as SQLAlchemy sends it (expanding IN lists included)."""
+    values = {
+        "p_orders": ["ord_plan0"], "p_order": "ord_plan0", "p_merchant": "mer_plan",
+        "p_now": utcnow(),
+    }
     with engine.connect() as connection:
         connection.execute(text("BEGIN"))
-        rows = connection.exec_driver_sql("EXPLAIN ANALYZE " + str(compiled), params).all()
+
+        @event.listens_for(connection, "before_cursor_execute", retval=True)
+        def explain(_conn, _cursor, sql, parameters, _context, _many):
+            return "EXPLAIN ANALYZE " + sql, parameters
+
+        rows = connection.execute(statement, values).all()
+        event.remove(connection, "before_cursor_execute", explain)
         connection.execute(text("ROLLBACK"))
     return "\n".join(row[0] for row in rows)
 

@@ -1,0 +1,156 @@
+"""Driving several sagas together: one shared transaction per round instead of one per saga.
+
+A worker draining a backlog takes several waiting sagas at once (worker/jobs.py). Each saga runs
+exactly the steps it would run alone (`saga.advance`, the same generator), but the sagas move in
+lock-step: every round advances each of them to its next pause, then one flush of all their
+buffered writes and one commit serve the whole round. The claim and the start-of-transaction
+order update (`hold`) are one statement for all of them too. On PostgreSQL that turns ~12 round
+trips per saga into ~4.
+
+What keeps this as safe as driving a saga alone:
+- Every pause is a point a saga resumes from (the lone driver commits at most of them), so a crash
+  anywhere resumes from what committed the usual way.
+- Provider calls still happen after the commit that recorded "running" (the round before).
+- Local steps (the ones that update product rows) wait until every saga of the round reached its
+  pause; then the round locks all their products in id order at once and runs them: no provider
+  call happens while a product row is locked, and two batches never deadlock.
+- Anything unusual ends the batch: an error or a lost lease rolls the round back (all of it: the
+  sagas share the transaction) and each saga not yet final is driven alone from what committed;
+  a payment hold also falls back to the lone driver, which knows how to leave a held order
+  untouched. A saga that must wait for a retry leaves the batch and is driven alone once its delay
+  has passed.
+- A round that runs long (slow providers) commits early, well inside the lease.
+- On SQLite the sagas of a batch run one after another, each alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+from app.domain.orders import is_final
+from app.extensions import db
+from app.services import outbox, saga_store, saga_store_batch
+from app.services.saga import Pause, SagaContext, SagaRun, advance, drive_saga
+from app.services.saga_store import LeaseLost, Saga
+
+log = logging.getLogger(__name__)
+
+
+class _FallBack(Exception):
+    """The batch stops here; the sagas still going are driven alone."""
+
+
+def drive_sagas(order_ids: list[str], ctx: SagaContext) -> dict[str, SagaRun]:
+    """Drive these orders' sagas until each is final (or busy elsewhere, or held); by order id."""
+    runs: dict[str, SagaRun] = {}
+    if not saga_store.on_postgresql():
+        # SQLite: one writer at a time, and the simulated providers write their ledger through
+        # their own connection during a round: a shared open write transaction would lock them
+        # out. The sagas run one after another (the batch still saves their jobs' overhead).
+        _drive_alone(order_ids, runs, ctx)
+        return runs
+    claimed = saga_store_batch.claim_many(order_ids, ctx.worker, ctx.lease_seconds)
+    active: list[tuple[Saga, Iterator]] = []
+    for order_id in order_ids:
+        saga = claimed.get(order_id)
+        if saga is None:
+            runs[order_id] = SagaRun("busy")
+        elif is_final(saga.order.status):
+            runs[order_id] = _ended(saga)
+        else:
+            active.append((saga, advance(saga, ctx)))
+    if not active:
+        db.session.rollback()  # nothing to do: the claims need not commit
+        return runs
+    delayed: list[tuple[float, str]] = []  # (monotonic time due, order id)
+    try:
+        while active:
+            active = _run_round(active, runs, delayed, ctx)
+    except (_FallBack, LeaseLost, Exception) as error:  # noqa: BLE001 - every saga is re-driven
+        db.session.rollback()  # this round's work, of every saga: what committed stays
+        for _, steps in active:
+            steps.close()
+        if not isinstance(error, _FallBack):
+            log.warning("saga batch stopped; its sagas go on alone", exc_info=True)
+        _drive_alone([s.order.id for s, _ in active if s.order.id not in runs], runs, ctx)
+    for due, order_id in sorted(delayed):
+        ctx.sleep(max(0.0, due - time.monotonic()))
+        _drive_alone([order_id], runs, ctx)
+    return runs
+
+
+def _run_round(
+    active: list[tuple[Saga, Iterator]],
+    runs: dict[str, SagaRun],
+    delayed: list[tuple[float, str]],
+    ctx: SagaContext,
+) -> list[tuple[Saga, Iterator]]:
+    """Advance every saga to its next pause, in one transaction (or several if it runs long);
+    the sagas that go on to another round."""
+    if saga_store_batch.hold_many([saga for saga, _ in active]):
+        raise _FallBack  # another worker took one over: the lone driver sorts that out
+    going: list[tuple[Saga, Iterator]] = []
+    local: list[tuple[Saga, Iterator]] = []
+    touched: dict[str, Saga] = {}  # every saga advanced in this transaction
+    final: list[Saga] = []
+    started = time.monotonic()
+    waiting, first_pass = active, True
+    while waiting:
+        for saga, steps in waiting:
+            touched[saga.order.id] = saga
+            pause = next(steps)
+            if pause is Pause.COMMIT:
+                going.append((saga, steps))
+            elif pause is Pause.LOCAL:
+                local.append((saga, steps))
+            elif pause is Pause.FINAL:
+                final.append(saga)
+            elif pause is Pause.HELD:
+                raise _FallBack
+            else:  # a retry delay: nothing is buffered (it follows a COMMIT pause)
+                steps.close()
+                delayed.append((time.monotonic() + pause, saga.order.id))
+                runs[saga.order.id] = SagaRun("delayed")
+            if first_pass and time.monotonic() - started > ctx.lease_seconds / 4:
+                # Slow providers: commit what has paused so far, long before the lease ends
+                # (every pause is a state the saga resumes from).
+                _commit(touched, final, runs)
+                touched, final, started = {}, [], time.monotonic()
+        waiting, local, first_pass = local, [], False
+        if waiting:
+            products = {line.product_id for saga, _ in waiting for line in saga.order.lines}
+            saga_store_batch.lock_products(products)
+    _commit(touched, final, runs)
+    return going
+
+
+def _commit(touched: dict[str, Saga], final: list[Saga], runs: dict[str, SagaRun]) -> None:
+    """One flush and one commit for every saga advanced in this transaction."""
+    saga_store_batch.flush_many(list(touched.values()))
+    published = outbox.publish_unsubscribed_events_of([saga.order.id for saga in final])
+    db.session.commit()
+    saga_store_batch.committed(touched.values())
+    for saga in final:
+        runs[saga.order.id] = _ended(saga, saga.order.id in published)
+
+
+def _drive_alone(order_ids: list[str], runs: dict[str, SagaRun], ctx: SagaContext) -> None:
+    """Drive each saga by itself from what committed; every one is tried before an error is
+    raised, so one failing saga strands none of the others (they would wait for their lease)."""
+    first_error: BaseException | None = None
+    for order_id in order_ids:
+        try:
+            runs[order_id] = drive_saga(order_id, ctx)
+        except Exception as error:  # noqa: BLE001 - re-raised below, after the others ran
+            first_error = first_error or error
+    if first_error is not None:
+        raise first_error
+
+
+def _ended(saga: Saga, published: bool = False) -> SagaRun:
+    order = saga.order
+    return SagaRun(
+        order.status, order.failure_reason, order.created_at, order.finished_at, published
+    )

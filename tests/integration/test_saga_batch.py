@@ -1,0 +1,172 @@
+"""Sagas driven together (a worker draining a backlog takes several waiting saga jobs at once).
+
+Every contract outcome in one batch ends exactly as it does alone; a crash inside a batch, a saga
+leased elsewhere and a worker SIGKILLed in the middle of a batch all end with every order final,
+one charge at most, stock conserved and check-integrity clean; only saga jobs are taken off the
+queue, and queue prefixes that are not valid in job ids still work.
+"""
+
+import time
+
+import pytest
+from rq import Queue
+
+from tests.helpers import drain_queues, order_body
+from tests.integration.saga_support import (
+    Interrupted,
+    event_types,
+    integrity_problems,
+    ledger,
+    merchant_with_stock,
+    saga_context,
+    statuses,
+    stock_of,
+    wait_until_final,
+)
+from tests.integration.test_saga_failure_paths import CASES
+from tests.integration.test_saga_kill import wait_for_pause
+from tests.servers import SchedulerProcess, WorkerProcess, settings_of
+
+STOCK = 100
+
+
+def _body(case: str) -> dict:
+    if case == "not_enough_stock":  # more than the whole (bigger) stock of this test
+        return order_body(items=[{"sku": "SKU-1", "quantity": STOCK + 1}])
+    return CASES[case]["body"]
+
+
+def _place(client, merchant, bodies) -> list[str]:
+    ids = []
+    for body in bodies:
+        placed = client.post("/api/v1/orders", json=body, headers=merchant)
+        assert placed.status_code == 202, placed.get_json()
+        ids.append(placed.get_json()["id"])
+    return ids
+
+
+def test_every_contract_outcome_in_one_batch_ends_as_it_does_alone(app, client):
+    merchant = merchant_with_stock(app, client, stock=STOCK)
+    order_ids = dict(zip(CASES, _place(client, merchant, [_body(c) for c in CASES]), strict=True))
+    saga_queue = Queue(app.config["QUEUE_PREFIX"] + "sagas", connection=app.extensions["redis"])
+    assert saga_queue.count == len(CASES)
+
+    drain_queues(app)
+
+    # The first job took every other waiting saga: one job ran, the queue is empty.
+    assert saga_queue.count == 0
+    assert saga_queue.finished_job_registry.count == 1
+    for case, order_id in order_ids.items():
+        expected = CASES[case]
+        order = client.get(f"/api/v1/orders/{order_id}", headers=merchant).get_json()
+        assert (order["status"], order["failure_reason"]) == expected["outcome"], case
+        assert event_types(client, merchant, order_id) == expected["events"], case
+        assert ledger(app, order_id) == expected["ledger"], case
+    completed = sum(1 for case in CASES if CASES[case]["outcome"][0] == "completed")
+    assert stock_of(app) == (STOCK - 2 * completed, 0)
+    assert integrity_problems(app) == []
+
+
+def test_a_crash_inside_a_batch_rolls_its_round_back_and_every_saga_still_finishes(app, client):
+    from app.extensions import db
+    from app.services.saga_batch import drive_sagas
+
+    merchant = merchant_with_stock(app, client, stock=STOCK)
+    order_ids = _place(client, merchant, [order_body() for _ in range(4)])
+    crashed = []
+
+    def crash_once(order_id, reached):
+        # The third saga "dies" after the provider charged it, before anything recorded that.
+        if order_id == order_ids[2] and reached == "after:capture_payment" and not crashed:
+            crashed.append(order_id)
+            raise Interrupted(reached)
+
+    ctx = saga_context(app, on_boundary=crash_once)
+    with app.app_context():
+        try:
+            runs = drive_sagas(order_ids, ctx)
+        except Interrupted:
+            # SQLite drives a batch's sagas one by one: the crash ends that saga's run (after the
+            # others ran) as it would end a job; the job's retry drives it again.
+            assert db.engine.dialect.name == "sqlite"
+            runs = drive_sagas(order_ids, ctx)
+        db.session.remove()
+
+    assert crashed
+    assert {order_id: run.status for order_id, run in runs.items()} == dict.fromkeys(
+        order_ids, "completed"
+    )
+    for order_id in order_ids:
+        assert ledger(app, order_id) == {"capture": 1, "refund": 0}  # the retry was idempotent
+        assert event_types(client, merchant, order_id)[-1] == "order.completed"
+    assert stock_of(app) == (STOCK - 8, 0)
+    assert integrity_problems(app) == []
+
+
+def test_a_saga_leased_by_another_worker_is_left_alone_by_a_batch(app, client):
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from app.extensions import db
+    from app.infra.models import Order
+    from app.infra.models.base import utcnow
+    from app.services.saga_batch import drive_sagas
+
+    merchant = merchant_with_stock(app, client, stock=STOCK)
+    free, taken = _place(client, merchant, [order_body(), order_body()])
+    with app.app_context():
+        db.session.execute(
+            update(Order)
+            .where(Order.id == taken)
+            .values(lease_owner="elsewhere", lease_expires_at=utcnow() + dt.timedelta(minutes=5))
+        )
+        db.session.commit()
+        runs = drive_sagas([free, taken], saga_context(app))
+        db.session.remove()
+
+    assert (runs[free].status, runs[taken].status) == ("completed", "busy")
+    assert statuses(app, [taken])[taken] == ("pending", None)
+    assert ledger(app, taken) == {"capture": 0, "refund": 0}
+
+
+def test_only_saga_jobs_at_the_front_of_the_queue_are_taken(app):
+    from app.infra.queue import RUN_ORDER_SAGA, SAGA_QUEUE, RqJobQueue
+
+    redis = app.extensions["redis"]
+    # A prefix with characters job ids may not hold (RQ allows letters, digits, "_" and "-").
+    jobs = RqJobQueue(redis, prefix=app.config["QUEUE_PREFIX"] + "x:")
+    jobs.enqueue_sagas(["ord_a", "ord_b"])
+    jobs.queue(SAGA_QUEUE).enqueue(RUN_ORDER_SAGA, "ord_c")  # an id of RQ's own choosing
+    jobs.enqueue_sagas(["ord_d"])
+
+    assert jobs.adopt_waiting_sagas(5) == ["ord_a", "ord_b"]
+    assert redis.exists(f"rq:job:{jobs.saga_job_id('ord_a')}") == 0  # taken jobs are gone
+    assert jobs.queue(SAGA_QUEUE).count == 2  # ord_c and ord_d wait for a worker
+    # A taken saga can be queued again (the recovery's de-duplication does not see a ghost).
+    assert jobs.enqueue_sagas(["ord_a"]) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["after:capture_payment", "before:complete"])
+def test_a_worker_killed_in_the_middle_of_a_batch_is_recovered(app, tmp_path, point):
+    client = app.test_client()
+    merchant = merchant_with_stock(app, client, stock=10)
+    settings = {**settings_of(app), "SAGA_LEASE_SECONDS": 2, "SAGA_STUCK_AFTER_SECONDS": 1}
+    # A backlog first: the doomed worker's first job takes all four.
+    order_ids = _place(client, merchant, [order_body() for _ in range(4)])
+
+    doomed = WorkerProcess({**settings, "SAGA_PAUSE_AT": point}, tmp_path, name="doomed")
+    assert wait_for_pause(app, doomed).endswith(point)
+    doomed.kill()  # SIGKILL to the process group: the taken jobs are gone from Redis with it
+    doomed.stop()
+
+    started = time.monotonic()
+    with WorkerProcess(settings, tmp_path, name="rescuer"), SchedulerProcess(settings, tmp_path):
+        outcome = wait_until_final(app, order_ids, timeout=60)
+    assert {status for status, _ in outcome.values()} == {"completed"}
+    assert time.monotonic() - started < 60
+    for order_id in order_ids:
+        assert ledger(app, order_id) == {"capture": 1, "refund": 0}
+    assert stock_of(app) == (2, 0)
+    assert integrity_problems(app) == []
