@@ -68,7 +68,7 @@ DEFAULTS: dict[str, Any] = {
     "SCHEDULER_INTERVAL_SECONDS": 2,
     # Saga lease: a worker that stops renewing it (killed) is replaced once it expires.
     "SAGA_LEASE_SECONDS": 10,
-    "SAGA_BATCH_SIZE": 16,
+    "SAGA_BATCH_SIZE": 32,
     # PostgreSQL: opt in to worker transactions that commit without waiting for the WAL flush
     # (more sagas per second; a PostgreSQL crash may roll the newest saga progress back, which is
     # replayed, but a client may have seen it). Off by default: what the API shows is durable.

@@ -56,14 +56,16 @@ def children_of(pid: int) -> list[int]:
 
 
 class CpuMeter:
-    """CPU ticks of named groups of processes between construction and `per_unit`.
+    """CPU ticks of named groups of processes while the meter runs (from construction, or
+    between `resume` and `pause` calls, summed) up to `per_unit`.
 
     Each group is a callable returning its pids, asked at both ends (PostgreSQL backends come
     and go; exited ones are counted through the postmaster's children's time)."""
 
     def __init__(self, groups: dict[str, Callable[[], list[int]]]):
         self._groups = groups
-        self._start = self._read()
+        self._spent = dict.fromkeys(groups, 0)
+        self._start: dict[str, int] | None = self._read()
 
     @staticmethod
     def available() -> bool:
@@ -72,8 +74,19 @@ class CpuMeter:
     def _read(self) -> dict[str, int]:
         return {name: sum(_ticks(pid) for pid in pids()) for name, pids in self._groups.items()}
 
+    def pause(self) -> None:
+        if self._start is not None:
+            end = self._read()
+            for name in self._groups:
+                self._spent[name] += end[name] - self._start[name]
+            self._start = None
+
+    def resume(self) -> None:
+        if self._start is None:
+            self._start = self._read()
+
     def per_unit(self, units: float) -> dict[str, float]:
         """Milliseconds of CPU per unit of work, per group."""
-        end = self._read()
+        self.pause()
         scale = 1000 / TICKS_PER_SECOND / max(units, 1)
-        return {name: round((end[name] - self._start[name]) * scale, 3) for name in self._groups}
+        return {name: round(self._spent[name] * scale, 3) for name in self._groups}

@@ -53,14 +53,24 @@ class CircuitBreaker:
 
     def state(self) -> str:
         """closed | open | half_open, as every process sees it right now."""
-        open_until = self._redis.get(self._open_until)
+        return self.state_from(self._redis.get(self._open_until))
+
+    def read_state(self, pipe: redis.client.Pipeline) -> None:
+        """Queue the read of the state on a caller's pipeline (its answer goes to state_from)."""
+        pipe.get(self._open_until)
+
+    @staticmethod
+    def state_from(open_until: bytes | None) -> str:
         if open_until is None:
             return "closed"
         return "open" if float(open_until) > time.time() else "half_open"
 
-    def call(self, function: Callable[[], T]) -> T:
-        """Run `function` through the breaker; CircuitOpen when the circuit refuses the call."""
-        state = self.state()
+    def call(self, function: Callable[[], T], state: str | None = None) -> T:
+        """Run `function` through the breaker; CircuitOpen when the circuit refuses the call.
+
+        `state`: the state just read by the caller (read_state), saving a round trip.
+        """
+        state = self.state() if state is None else state
         trial_token = None
         if state == "open":
             raise CircuitOpen(f"{self.name} provider unavailable (circuit open)")

@@ -7,6 +7,7 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import event, exc
@@ -57,7 +58,7 @@ def ping_idle_connections(engine: Engine) -> None:
 
 
 class _ReaderConnection(threading.local):
-    """This thread's own autocommit connection for `read_one_autocommit`."""
+    """This thread's own autocommit connection for `one_row_autocommit`."""
 
     driver: Any = None
     pid: int | None = None
@@ -107,12 +108,17 @@ def _reader_connection(engine: Engine, reader: _Reader):
     return driver
 
 
-def read_one_autocommit(engine: Engine, sql: str, params: tuple) -> tuple | None:
-    """One row of one query, through the driver, on this thread's own autocommit connection.
+def one_row_autocommit(
+    engine: Engine, sql: str, params: Sequence[Any] | Mapping[str, Any]
+) -> tuple | None:
+    """One statement, through the driver, on this thread's own autocommit connection; its first
+    row (None if it returns none).
 
-    For the hottest single-row lookups on PostgreSQL (the order version behind every order read):
-    no BEGIN/ROLLBACK round trips, none of SQLAlchemy's statement machinery and no pool checkout
-    and return, which together cost more than the query. `sql` is in the driver's paramstyle.
+    For the hottest single-row statements on PostgreSQL (the order version behind every order
+    read, the provider simulators' ledger inserts): no BEGIN/COMMIT round trips, none of
+    SQLAlchemy's statement machinery and no pool checkout and return, which together cost more
+    than the statement. `sql` is in the driver's paramstyle; a write must be safe to repeat (the
+    retry below), like an INSERT ... ON CONFLICT DO NOTHING.
     Driver errors come out as SQLAlchemy's (so an outage is a 503 like anywhere else) and a
     connection that failed is dropped; `engine.dispose()` closes them all. Like the pool
     (ping_idle_connections), a connection idle for IDLE_PING_SECONDS gets one fresh retry when it

@@ -24,7 +24,14 @@ class RuntimeSettings:
 
     def chaos(self) -> dict[str, float | int]:
         """Every chaos knob's current value (defaults for unset ones)."""
-        stored = self._redis.hgetall(self._key)
+        return self.chaos_from(self._redis.hgetall(self._key))
+
+    def read_chaos(self, pipe: redis.client.Pipeline) -> None:
+        """Queue the read of the knobs on a caller's pipeline (its answer goes to chaos_from)."""
+        pipe.hgetall(self._key)
+
+    @staticmethod
+    def chaos_from(stored: dict) -> dict[str, float | int]:
         values = dict(DEFAULTS)
         for raw_name, raw_value in stored.items():
             name = raw_name.decode() if isinstance(raw_name, bytes) else raw_name
@@ -48,11 +55,17 @@ class ChaosInjector:
         self._provider = provider
         self._rng = rng or random.Random()  # noqa: S311 - fault injection, not security
 
-    def __call__(self) -> None:
-        try:
-            knobs = self._settings.chaos()
-        except redis.RedisError:
-            return  # no knobs readable: behave like a healthy provider
+    @property
+    def settings(self) -> RuntimeSettings:
+        return self._settings
+
+    def __call__(self, knobs: dict[str, float | int] | None = None) -> None:
+        """Apply the knobs (read now unless the caller just read them)."""
+        if knobs is None:
+            try:
+                knobs = self._settings.chaos()
+            except redis.RedisError:
+                return  # no knobs readable: behave like a healthy provider
         latency = knobs[f"{self._provider}_latency_ms"]
         if latency > 0:
             time.sleep(latency / 1000)

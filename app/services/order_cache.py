@@ -9,11 +9,11 @@ from sqlalchemy import bindparam, select
 from app.domain.errors import NotFound
 from app.extensions import db
 from app.infra import cache_keys
-from app.infra.database import read_one_autocommit
+from app.infra.database import one_row_autocommit
 from app.infra.models import Order
 from app.services.orders import get_order
 
-# On PostgreSQL through the driver in autocommit (infra.database.read_one_autocommit): this
+# On PostgreSQL through the driver in autocommit (infra.database.one_row_autocommit): this
 # lookup is on every order read, and SQLAlchemy's statement machinery and a transaction's
 # BEGIN/ROLLBACK cost more than the query. SQLite runs it in the session's transaction (a second
 # connection would queue behind the session's own write lock).
@@ -24,7 +24,7 @@ _VERSION_QUERY = select(Order.version, Order.merchant_id).where(Order.id == bind
 def order_version(order_id: str, merchant_id: str | None) -> int:
     """The order's current version (its ETag); NotFound for another merchant's order."""
     if db.engine.dialect.name == "postgresql":
-        row = read_one_autocommit(db.engine, _VERSION_SQL_POSTGRESQL, (order_id,))
+        row = one_row_autocommit(db.engine, _VERSION_SQL_POSTGRESQL, (order_id,))
     else:
         row = db.session.connection().execute(_VERSION_QUERY, {"order_id": order_id}).first()
     if row is None or (merchant_id is not None and row[1] != merchant_id):

@@ -17,8 +17,9 @@ import datetime as dt
 import enum
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from typing import Any
 
 from app.domain.errors import StepFailure, TransientError
 from app.domain.orders import OrderStatus, is_final
@@ -28,7 +29,7 @@ from app.extensions import db
 from app.infra.models.base import utcnow
 from app.services import flags, outbox, saga_store
 from app.services.saga_steps import COMPENSATIONS, EXECUTORS, LOCAL
-from app.services.saga_store import LeaseLost, Saga, StepRow
+from app.services.saga_store import LeaseLost, Saga, SagaOrder, StepRow
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,45 @@ class Pause(enum.Enum):
     HELD = "held"  # the payment hold stopped it: commit its progress and give the lease up
 
 
+@dataclass(frozen=True)
+class StepCall:
+    """A pause for a step's (or compensation's) own work: a provider call (made with no
+    transaction open for this saga's sake) or a local step's statements.
+
+    The driver makes it and hands back its result, or raises its error, where the steps paused.
+    A lone driver just makes it; a driver of several sagas makes a round's slow provider calls
+    concurrently and a round's local steps of one kind in one statement where it can.
+    """
+
+    step: str
+    order: SagaOrder
+    local: bool
+    run: Callable[[], Any]
+
+
+@dataclass
+class Answer:
+    """What a driver hands back to paused steps: nothing, a provider's result, or its error."""
+
+    value: Any = None
+    error: BaseException | None = None
+
+    @classmethod
+    def of(cls, call: StepCall) -> Answer:
+        try:
+            return cls(value=call.run())
+        except Exception as error:  # noqa: BLE001 - raised again where the steps paused
+            return cls(error=error)
+
+    def resume(self, steps: Steps) -> Pause | float | StepCall:
+        if self.error is not None:
+            return steps.throw(self.error)
+        return steps.send(self.value)
+
+
+Steps = Generator["Pause | float | StepCall", Any, None]
+
+
 def _lease(order_id: str, ctx: SagaContext) -> bool:
     """Claim or renew the order's lease and commit it; False when another live worker holds it."""
     claimed = saga_store.claim(order_id, ctx.worker, ctx.lease_seconds) is not None
@@ -100,20 +140,23 @@ def drive_saga(order_id: str, ctx: SagaContext) -> SagaRun:
 def drive_claimed(saga: Saga, ctx: SagaContext) -> SagaRun:
     """Drive a claimed saga alone: commit at each of its pauses, sleep through its retry delays."""
     order_id = saga.order.id
+    steps = advance(saga, ctx)
+    answer: Answer = Answer()
     try:
-        for pause in advance(saga, ctx):
-            if pause is Pause.LOCAL:
-                continue
-            if pause is Pause.COMMIT:
+        while True:
+            pause = answer.resume(steps)
+            answer = Answer()
+            if isinstance(pause, StepCall):
+                answer = Answer.of(pause)
+            elif pause is Pause.COMMIT:
                 saga_store.commit(saga)
             elif pause is Pause.FINAL:
                 return _ended(saga, published=commit_final(saga))
             elif pause is Pause.HELD:
                 give_up_lease(saga)
                 return SagaRun("held")
-            else:
+            elif pause is not Pause.LOCAL:
                 ctx.sleep(pause)
-        raise AssertionError("a saga's steps end in a final or held pause")
     except LeaseLost:
         saga_store.rollback(saga)
         saga_store.release(order_id, ctx.worker)  # if it is still ours
@@ -127,7 +170,7 @@ def drive_claimed(saga: Saga, ctx: SagaContext) -> SagaRun:
         raise
 
 
-def advance(saga: Saga, ctx: SagaContext) -> Iterator[Pause | float]:
+def advance(saga: Saga, ctx: SagaContext) -> Steps:
     """The saga's steps from where its rows stand, as a generator that pauses for its driver.
 
     Work between two pauses is one transaction's worth; the driver commits at COMMIT. Driving
@@ -229,7 +272,7 @@ def _boundary(saga: Saga, ctx: SagaContext, point: str) -> None:
         saga.holding = False
 
 
-def _run_step(saga: Saga, step: StepRow, ctx: SagaContext) -> Iterator[Pause | float]:
+def _run_step(saga: Saga, step: StepRow, ctx: SagaContext) -> Steps:
     definition = STEP_BY_NAME[step.name]
     order = saga.order
     _boundary(saga, ctx, f"before:{step.name}")
@@ -249,7 +292,8 @@ def _run_step(saga: Saga, step: StepRow, ctx: SagaContext) -> Iterator[Pause | f
         before = StepStatus.RUNNING
     started, attempt_at = time.perf_counter(), utcnow()
     try:
-        result = EXECUTORS[step.name](order, step, ctx)
+        execute = EXECUTORS[step.name]
+        result = yield StepCall(step.name, order, local, lambda: execute(order, step, ctx))
     except StepFailure as failure:
         saga_store.hold(saga, failure_reason=failure.reason)
         saga_store.set_step(
@@ -329,7 +373,7 @@ def _start_processing(saga: Saga) -> dict[str, str]:
     return {"status": OrderStatus.PROCESSING} if saga.order.status == OrderStatus.PENDING else {}
 
 
-def _compensate_step(saga: Saga, step: StepRow, ctx: SagaContext) -> Iterator[Pause | float]:
+def _compensate_step(saga: Saga, step: StepRow, ctx: SagaContext) -> Steps:
     definition = STEP_BY_NAME[step.name]
     name = definition.compensation
     _boundary(saga, ctx, f"before:{name}")
@@ -342,7 +386,10 @@ def _compensate_step(saga: Saga, step: StepRow, ctx: SagaContext) -> Iterator[Pa
         yield Pause.COMMIT  # the attempt is counted before the provider hears of it
     started, started_at = time.perf_counter(), utcnow()
     try:
-        detail = COMPENSATIONS[name](saga.order, step, ctx)
+        compensate = COMPENSATIONS[name]
+        detail = yield StepCall(
+            name, saga.order, name in LOCAL, lambda: compensate(saga.order, step, ctx)
+        )
         _boundary(saga, ctx, f"after:{name}")
     except TransientError as error:
         saga_store.hold(saga)

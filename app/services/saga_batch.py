@@ -19,20 +19,33 @@ What keeps this as safe as driving a saga alone:
   a payment hold also falls back to the lone driver, which knows how to leave a held order
   untouched. A saga that must wait for a retry leaves the batch and is driven alone once its delay
   has passed.
-- A round that runs long (slow providers) commits early, well inside the lease.
+- A round's provider calls, when they turn out slow, are made concurrently (threads): a slow
+  provider costs a round about two calls' time, not the sum of them, so batching does not stretch
+  an order's time to final.
 - On SQLite the sagas of a batch run one after another, each alone.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import os
 import time
-from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 from app.domain.orders import is_final
 from app.extensions import db
-from app.services import outbox, saga_store, saga_store_batch
-from app.services.saga import Pause, SagaContext, SagaRun, advance, drive_saga
+from app.services import outbox, saga_steps, saga_store, saga_store_batch
+from app.services.saga import (
+    Answer,
+    Pause,
+    SagaContext,
+    SagaRun,
+    StepCall,
+    Steps,
+    advance,
+    drive_saga,
+)
 from app.services.saga_store import LeaseLost, Saga
 
 log = logging.getLogger(__name__)
@@ -52,7 +65,7 @@ def drive_sagas(order_ids: list[str], ctx: SagaContext) -> dict[str, SagaRun]:
         _drive_alone(order_ids, runs, ctx)
         return runs
     claimed = saga_store_batch.claim_many(order_ids, ctx.worker, ctx.lease_seconds)
-    active: list[tuple[Saga, Iterator]] = []
+    active: list[tuple[Saga, Steps]] = []
     for order_id in order_ids:
         saga = claimed.get(order_id)
         if saga is None:
@@ -82,26 +95,34 @@ def drive_sagas(order_ids: list[str], ctx: SagaContext) -> dict[str, SagaRun]:
 
 
 def _run_round(
-    active: list[tuple[Saga, Iterator]],
+    active: list[tuple[Saga, Steps]],
     runs: dict[str, SagaRun],
     delayed: list[tuple[float, str]],
     ctx: SagaContext,
-) -> list[tuple[Saga, Iterator]]:
-    """Advance every saga to its next pause, in one transaction (or several if it runs long);
-    the sagas that go on to another round."""
+) -> list[tuple[Saga, Steps]]:
+    """Advance every saga to its next commit (or end) in one transaction; the ones going on.
+
+    First each saga runs until it pauses; the round's provider calls are then made (at once if
+    they are slow) and their answers handed back, until no saga waits for one; then the sagas
+    paused before a local step take their product locks together, and their local steps run,
+    each kind for all of them at once where it has a form for that (saga_steps.MANY).
+    """
     if saga_store_batch.hold_many([saga for saga, _ in active]):
         raise _FallBack  # another worker took one over: the lone driver sorts that out
-    going: list[tuple[Saga, Iterator]] = []
-    local: list[tuple[Saga, Iterator]] = []
-    touched: dict[str, Saga] = {}  # every saga advanced in this transaction
+    going: list[tuple[Saga, Steps]] = []
+    local: list[tuple[Saga, Steps]] = []
     final: list[Saga] = []
-    started = time.monotonic()
-    waiting, first_pass = active, True
+    touched: dict[str, Saga] = {}  # every saga advanced in this transaction
+    waiting = [(saga, steps, Answer()) for saga, steps in active]
     while waiting:
-        for saga, steps in waiting:
+        calls: list[tuple[Saga, Steps, StepCall]] = []
+        local_calls: list[tuple[Saga, Steps, StepCall]] = []
+        for saga, steps, answer in waiting:
             touched[saga.order.id] = saga
-            pause = next(steps)
-            if pause is Pause.COMMIT:
+            pause = answer.resume(steps)
+            if isinstance(pause, StepCall):
+                (local_calls if pause.local else calls).append((saga, steps, pause))
+            elif pause is Pause.COMMIT:
                 going.append((saga, steps))
             elif pause is Pause.LOCAL:
                 local.append((saga, steps))
@@ -113,17 +134,67 @@ def _run_round(
                 steps.close()
                 delayed.append((time.monotonic() + pause, saga.order.id))
                 runs[saga.order.id] = SagaRun("delayed")
-            if first_pass and time.monotonic() - started > ctx.lease_seconds / 4:
-                # Slow providers: commit what has paused so far, long before the lease ends
-                # (every pause is a state the saga resumes from).
-                _commit(touched, final, runs)
-                touched, final, started = {}, [], time.monotonic()
-        waiting, local, first_pass = local, [], False
-        if waiting:
-            products = {line.product_id for saga, _ in waiting for line in saga.order.lines}
-            saga_store_batch.lock_products(products)
+        if calls or local_calls:
+            answers = _make_calls([c for _, _, c in calls]) if calls else _run_local(local_calls)
+            made = calls or local_calls
+            waiting = [(s, steps, a) for (s, steps, _), a in zip(made, answers, strict=True)]
+        elif local:
+            saga_store_batch.lock_products(
+                {line.product_id for saga, _ in local for line in saga.order.lines}
+            )
+            waiting, local = [(saga, steps, Answer()) for saga, steps in local], []
+        else:
+            waiting = []
     _commit(touched, final, runs)
     return going
+
+
+# Provider calls of a round run on these threads (per process) once one turned out slow.
+CALL_THREADS = 8
+SLOW_CALL_SECONDS = 0.002
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _run_local(calls: list[tuple[Saga, Steps, StepCall]]) -> list[Answer]:
+    """The round's local steps, each kind in one go where saga_steps has a form for several
+    orders; their answers in order."""
+    answers: dict[int, Answer] = {}
+    by_step: dict[str, list[int]] = {}
+    for index, (_, _, call) in enumerate(calls):
+        by_step.setdefault(call.step, []).append(index)
+    for step, indexes in by_step.items():
+        results = None
+        if step in saga_steps.MANY and len(indexes) > 1:
+            results = saga_steps.MANY[step]([calls[i][2].order for i in indexes])
+        for position, index in enumerate(indexes):
+            answers[index] = (
+                Answer.of(calls[index][2]) if results is None else Answer(results[position])
+            )
+    return [answers[index] for index in range(len(calls))]
+
+
+def _make_calls(calls: list[StepCall]) -> list[Answer]:
+    """Make the round's provider calls; their answers in order.
+
+    One by one while they answer fast (a thread hand-off costs more than a simulator's call);
+    as soon as one takes longer (a real provider's network time, a latency drill) the rest go
+    at once on threads, so a round costs about two calls' time, not the sum of all of them.
+    Each thread runs in a copy of this thread's context (the app context, the log context).
+    """
+    global _pool
+    answers: list[Answer] = []
+    for index, call in enumerate(calls):
+        started = time.perf_counter()
+        answers.append(Answer.of(call))
+        if time.perf_counter() - started >= SLOW_CALL_SECONDS:
+            rest = calls[index + 1 :]
+            break
+    else:
+        return answers
+    if _pool is None or _pool[0] != os.getpid():  # threads do not survive a fork
+        _pool = (os.getpid(), ThreadPoolExecutor(CALL_THREADS, thread_name_prefix="provider"))
+    futures = [_pool[1].submit(contextvars.copy_context().run, Answer.of, c) for c in rest]
+    return answers + [future.result() for future in futures]
 
 
 def _commit(touched: dict[str, Saga], final: list[Saga], runs: dict[str, SagaRun]) -> None:

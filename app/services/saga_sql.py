@@ -13,7 +13,18 @@ from __future__ import annotations
 
 import functools
 
-from sqlalchemy import Boolean, bindparam, case, func, insert, literal, select, true, update
+from sqlalchemy import (
+    Integer,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
@@ -124,6 +135,11 @@ def _unnest(arrays: dict[str, object], name: str):
     return func.unnest(*params).table_valued(*arrays, with_ordinality="ord").render_derived(name)
 
 
+def _has_bit(column, bit: int):
+    """column & (1 << bit) <> 0, its constants in the SQL text (not parameters)."""
+    return column.op("&")(literal_column(str(1 << bit))) != literal_column("0")
+
+
 def _flush_many_statement():
     """Several sagas' buffered writes in one statement of fixed shape, whatever their number
     (compiled, converted and planned once): the step updates - each conditional on the step's
@@ -131,19 +147,21 @@ def _flush_many_statement():
     and events, inserted in list order (the rows reach each INSERT sorted, so their `seq`
     follows it). Returns how many step rows matched."""
     written = {c: STEPS.c[c].type for c in STEP_WRITE_COLUMNS}
+    # Which columns each write sets, as bits (1 << position in STEP_WRITE_COLUMNS): one array
+    # parameter, not eight, keeps the statement within psycopg's query cache (4,096 characters).
     writes = _unnest(
-        {
-            "seq": STEPS.c.seq.type,
-            "expected": STEPS.c.status.type,
-            **written,
-            **{f"set_{c}": Boolean() for c in written},
-        },
+        {"seq": STEPS.c.seq.type, "expected": STEPS.c.status.type, "sets": Integer(), **written},
         "w",
     )
     steps = (
         update(STEPS)
         .where(STEPS.c.seq == writes.c.seq, STEPS.c.status == writes.c.expected)
-        .values({c: case((writes.c[f"set_{c}"], writes.c[c]), else_=STEPS.c[c]) for c in written})
+        .values(
+            {
+                c: case((_has_bit(writes.c.sets, bit), writes.c[c]), else_=STEPS.c[c])
+                for bit, c in enumerate(written)
+            }
+        )
         .returning(STEPS.c.seq)
         .cte("steps_written")
     )
@@ -152,7 +170,9 @@ def _flush_many_statement():
         rows = _unnest({c: table.c[c].type for c in columns}, name)
         inserts.append(
             insert(table)
-            .from_select(list(columns), select(*[rows.c[c] for c in columns]).order_by(rows.c.ord))
+            .from_select(
+                list(columns), select(*[rows.c[c] for c in columns]).order_by(rows.c.ord)
+            )
             .cte(f"{name}_inserted")
         )
     return select(func.count()).select_from(steps).add_cte(*inserts)
@@ -169,9 +189,12 @@ def flush_many_parameters(
         "w_seq": [seq for seq, _, _ in step_writes],
         "w_expected": [expected for _, expected, _ in step_writes],
     }
+    params["w_sets"] = [
+        sum(1 << bit for bit, c in enumerate(STEP_WRITE_COLUMNS) if c in values)
+        for _, _, values in step_writes
+    ]
     for c in STEP_WRITE_COLUMNS:
         params[f"w_{c}"] = [values.get(c) for _, _, values in step_writes]
-        params[f"w_set_{c}"] = [c in values for _, _, values in step_writes]
     for rows, columns, name in ((attempts, ATTEMPT_COLUMNS, "a"), (events, EVENT_COLUMNS, "e")):
         params.update({f"{name}_{c}": [row[c] for row in rows] for c in columns})
     return params

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Integer, String, any_, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql
 
 from app.domain.errors import OutOfStock
 from app.domain.orders import OrderStatus
@@ -45,20 +46,27 @@ _MOVE = (
         updated_at=bindparam("p_now"),
     )
 )
-# Conditional on no cancel request: a cancel racing completion has exactly one winner.
-_COMPLETE = (
-    update(ORDERS)
-    .where(
-        ORDERS.c.id == bindparam("p_order"),
-        ORDERS.c.status == OrderStatus.PROCESSING,
-        ORDERS.c.cancel_requested_at.is_(None),
+
+
+def _completion(orders):
+    """Complete the orders matched by `orders` that are processing with no cancel request: a
+    cancel racing completion has exactly one winner."""
+    return (
+        update(ORDERS)
+        .where(
+            orders,
+            ORDERS.c.status == OrderStatus.PROCESSING,
+            ORDERS.c.cancel_requested_at.is_(None),
+        )
+        .values(
+            status=OrderStatus.COMPLETED,
+            finished_at=bindparam("p_now"),
+            updated_at=bindparam("p_now"),
+        )
     )
-    .values(
-        status=OrderStatus.COMPLETED,
-        finished_at=bindparam("p_now"),
-        updated_at=bindparam("p_now"),
-    )
-)
+
+
+_COMPLETE = _completion(ORDERS.c.id == bindparam("p_order"))
 
 # PostgreSQL, one-line orders (the usual case): the completion and its stock move in one
 # statement, one round trip less; the stock moves only if the completion matched.
@@ -100,6 +108,11 @@ def _reserve_inventory(order: SagaOrder, step: StepRow, ctx: SagaContext) -> dic
                 _move_stock(done.product_id, done.quantity, reserved=-1)
             raise OutOfStock(f"not enough stock for {line.sku}")
         reserved.append(line)
+    return _lines_result(order)
+
+
+def _lines_result(order: SagaOrder) -> dict[str, Any]:
+    """What a reservation or a release records (in its step and its event)."""
     return {"lines": [{"sku": ln.sku, "quantity": ln.quantity} for ln in order.lines]}
 
 
@@ -152,7 +165,7 @@ def _complete(order: SagaOrder, step: StepRow, ctx: SagaContext) -> dict[str, An
 def _release_inventory(order: SagaOrder, step: StepRow, ctx: SagaContext) -> dict[str, Any]:
     for line in sorted(order.lines, key=lambda ln: ln.product_id):
         _move_stock(line.product_id, line.quantity, reserved=-1)
-    return {"lines": [{"sku": ln.sku, "quantity": ln.quantity} for ln in order.lines]}
+    return _lines_result(order)
 
 
 def _refund_payment(order: SagaOrder, step: StepRow, ctx: SagaContext) -> dict[str, Any]:
@@ -184,3 +197,82 @@ COMPENSATIONS = {
     "refund_payment": _refund_payment,
     "cancel_shipment": _cancel_shipment,
 }
+
+
+# Sagas driven together (services/saga_batch.py, PostgreSQL): one kind of local step for several
+# orders in a couple of statements, the product rows already locked by the batch.
+_ANY_PRODUCT = PRODUCTS.c.id == any_(bindparam("p_products", type_=postgresql.ARRAY(String)))
+_AVAILABLE = select(PRODUCTS.c.id, PRODUCTS.c.stock - PRODUCTS.c.reserved).where(_ANY_PRODUCT)
+_MOVES = (
+    func.unnest(
+        bindparam("p_products", type_=postgresql.ARRAY(String)),
+        bindparam("p_stock", type_=postgresql.ARRAY(Integer)),
+        bindparam("p_reserved", type_=postgresql.ARRAY(Integer)),
+    )
+    .table_valued("product_id", "stock", "reserved")
+    .render_derived("moves")
+)
+_MOVE_MANY = (
+    update(PRODUCTS)
+    .where(PRODUCTS.c.id == _MOVES.c.product_id)
+    .values(
+        stock=PRODUCTS.c.stock + _MOVES.c.stock,
+        reserved=PRODUCTS.c.reserved + _MOVES.c.reserved,
+        updated_at=bindparam("p_now"),
+    )
+)
+_COMPLETE_MANY = _completion(
+    ORDERS.c.id == any_(bindparam("p_orders", type_=postgresql.ARRAY(String)))
+).returning(ORDERS.c.id)
+
+
+def _move_many(quantities: dict[str, int], *, stock: int = 0, reserved: int = 0) -> None:
+    products = sorted(quantities)
+    execute(
+        _MOVE_MANY,
+        {
+            "p_products": products,
+            "p_stock": [stock * quantities[p] for p in products],
+            "p_reserved": [reserved * quantities[p] for p in products],
+            "p_now": utcnow(),
+        },
+    )
+
+
+def _quantities(orders: list[SagaOrder]) -> dict[str, int]:
+    """Units per product over all these orders' lines."""
+    totals: dict[str, int] = {}
+    for order in orders:
+        for line in order.lines:
+            totals[line.product_id] = totals.get(line.product_id, 0) + line.quantity
+    return totals
+
+
+def reserve_many(orders: list[SagaOrder]) -> list[dict[str, Any]] | None:
+    """Reserve all these orders' lines at once if the stock covers every one of them (each
+    order's result, as `_reserve_inventory` gives it); None if it does not: then the orders
+    reserve one by one, in order, and the late ones may run out."""
+    need = _quantities(orders)
+    available = dict(execute(_AVAILABLE, {"p_products": sorted(need)}).all())
+    if any(available.get(product, -1) < units for product, units in need.items()):
+        return None
+    _move_many(need, reserved=1)
+    return [_lines_result(order) for order in orders]
+
+
+def complete_many(orders: list[SagaOrder]) -> list[dict[str, Any] | None]:
+    """`_complete` of several orders: each completes unless a cancel got there first (None)."""
+    now = utcnow()
+    ids = [order.id for order in orders]
+    completed = set(execute(_COMPLETE_MANY, {"p_orders": ids, "p_now": now}).scalars())
+    done = [order for order in orders if order.id in completed]
+    if done:
+        # The reserved units leave the warehouse: on-hand and reserved drop together.
+        _move_many(_quantities(done), stock=-1, reserved=-1)
+    for order in done:
+        order.status, order.finished_at = OrderStatus.COMPLETED, now
+    return [{} if order.id in completed else None for order in orders]
+
+
+# The local steps that have a form for several orders at once.
+MANY = {"reserve_inventory": reserve_many, "complete": complete_many}

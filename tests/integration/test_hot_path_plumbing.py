@@ -11,8 +11,8 @@ from app.domain.slo import API_AVAILABILITY, Counts
 from app.infra.database import (
     IDLE_PING_SECONDS,
     engine_options,
+    one_row_autocommit,
     ping_idle_connections,
-    read_one_autocommit,
 )
 from app.observability.slo_buckets import FLUSH_INTERVAL_SECONDS, SloBuckets
 from tests.conftest import PG_ADMIN_URL
@@ -73,17 +73,17 @@ def test_the_autocommit_reader_keeps_one_connection_and_replaces_a_dead_idle_one
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     query = "SELECT pg_backend_pid(), now() = statement_timestamp()"
     try:
-        first_pid, autocommit = read_one_autocommit(engine, query, ())
+        first_pid, autocommit = one_row_autocommit(engine, query, ())
         assert autocommit  # now() is the transaction's start: equal only outside a transaction
-        assert read_one_autocommit(engine, query, ())[0] == first_pid
+        assert one_row_autocommit(engine, query, ())[0] == first_pid
         with engine.connect() as connection:  # the pool's connections are not the reader's
             assert connection.execute(text("SELECT pg_backend_pid()")).scalar_one() != first_pid
         time.sleep(IDLE_PING_SECONDS + 0.2)
         with admin.connect() as connection:
             connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first_pid})
-        second_pid, _ = read_one_autocommit(engine, query, ())  # no error: one fresh retry
+        second_pid, _ = one_row_autocommit(engine, query, ())  # no error: one fresh retry
         assert second_pid != first_pid
-        assert read_one_autocommit(engine, query, ())[0] == second_pid
+        assert one_row_autocommit(engine, query, ())[0] == second_pid
         engine.dispose()  # closes the reader's connection too, not only the pool's
         deadline, alive = time.monotonic() + 3, 1
         while alive and time.monotonic() < deadline:  # the backend exits just after the close

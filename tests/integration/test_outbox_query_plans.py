@@ -99,7 +99,7 @@ def test_the_final_publish_reads_the_orders_events_not_the_unpublished_index(bus
     )
     assert "ix_order_events_unpublished" in _plan(busy_outbox, plain)
 
-    plan = _plan(busy_outbox, _PUBLISH_UNSUBSCRIBED)
+    plan = _plan(busy_outbox, _PUBLISH_UNSUBSCRIBED["postgresql"])
     assert "ix_order_events_order_seq" in plan
     assert "ix_order_events_unpublished" not in plan
     assert "(actual time" in plan and " rows=5 " in plan  # the order's own five events
