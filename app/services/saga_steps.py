@@ -50,7 +50,7 @@ _MOVE = (
 
 def _completion(orders):
     """Complete the orders matched by `orders` that are processing with no cancel request: a
-    cancel racing completion has exactly one winner."""
+    cancel racing completion has exactly one winner. A new version: the API shows the change."""
     return (
         update(ORDERS)
         .where(
@@ -62,6 +62,7 @@ def _completion(orders):
             status=OrderStatus.COMPLETED,
             finished_at=bindparam("p_now"),
             updated_at=bindparam("p_now"),
+            version=ORDERS.c.version + 1,
         )
     )
 

@@ -201,10 +201,16 @@ def _hold_statement(names: tuple[str, ...]):
 
 @functools.cache
 def _order_statement(names: tuple[str, ...]):
+    """Write order fields in a transaction that already holds the row; a change the API shows,
+    so a new version (ETag) and progress stamp too (a batch's hold may not have written them)."""
     return (
         update(ORDERS)
         .where(ORDERS.c.id == bindparam("p_order"))
-        .values(**{name: bindparam(f"v_{name}") for name in names})
+        .values(
+            updated_at=bindparam("p_now"),
+            version=ORDERS.c.version + 1,
+            **{name: bindparam(f"v_{name}") for name in names},
+        )
     )
 
 
@@ -274,7 +280,8 @@ def hold(saga: Saga, **values: Any) -> None:
     names = tuple(sorted(values))
     if saga.holding:
         if values:
-            execute(_order_statement(names), {"p_order": order.id, **_prefixed(values)})
+            params = {"p_order": order.id, "p_now": utcnow(), **_prefixed(values)}
+            execute(_order_statement(names), params)
     else:
         now = utcnow()
         cancel = execute(

@@ -42,6 +42,17 @@ _HOLD_MANY = (
     )
     .returning(ORDERS.c.id, ORDERS.c.cancel_requested_at)
 )
+# A fresh lease needs no renewal: lock the rows and read the cancel requests without writing a
+# new version of each order row (an order row update touches every index on orders).
+_PEEK_MANY = (
+    select(ORDERS.c.id, ORDERS.c.cancel_requested_at)
+    .where(
+        _MANY_ORDERS,
+        ORDERS.c.lease_owner == bindparam("p_worker"),
+        ORDERS.c.lease_expires_at > bindparam("p_fresh"),
+    )
+    .with_for_update()
+)
 # Rows are locked in one stable order (by id): two transactions never wait on each other in turn.
 _LOCK_PRODUCTS = (
     select(PRODUCTS.c.id)
@@ -70,23 +81,34 @@ def claim_many(order_ids: list[str], worker: str, lease_seconds: int) -> dict[st
 
 
 def hold_many(sagas: list[Saga]) -> list[Saga]:
-    """`hold()` (no values) of every saga not yet holding, in one statement; the sagas whose
-    lease is gone (hold() would raise LeaseLost for them)."""
-    waiting = [saga for saga in sagas if not saga.holding]
+    """What `hold()` does at the start of a transaction, for every saga not yet holding, in one
+    or two statements; the sagas whose lease is gone (hold() would raise LeaseLost for them).
+
+    Unlike hold(), a lease with more than half its time left is not renewed: the order rows are
+    locked with SELECT ... FOR UPDATE and their cancel requests read, with no new row version,
+    progress stamp or version bump (the order as the API shows it has not changed; completion
+    and failure write the row). The others are renewed like hold() does.
+    """
+    waiting = {saga.order.id: saga for saga in sagas if not saga.holding}
     if not waiting:
         return []
+    first = next(iter(waiting.values()))
     now = utcnow()
     params = {
-        "p_orders": [saga.order.id for saga in waiting],
-        "p_worker": waiting[0].worker,
+        "p_orders": list(waiting),
+        "p_worker": first.worker,
         "p_now": now,
-        "p_until": now + dt.timedelta(seconds=waiting[0].lease_seconds),
+        "p_fresh": now + dt.timedelta(seconds=first.lease_seconds / 2),
+        "p_until": now + dt.timedelta(seconds=first.lease_seconds),
     }
-    cancels = dict(execute(_HOLD_MANY, params).all())
+    cancels = dict(execute(_PEEK_MANY, params).all())
+    stale = [order_id for order_id in waiting if order_id not in cancels]
+    if stale:
+        cancels.update(execute(_HOLD_MANY, {**params, "p_orders": stale}).all())
     lost = []
-    for saga in waiting:
-        if saga.order.id in cancels:
-            saga.order.cancel_requested_at = cancels[saga.order.id]
+    for order_id, saga in waiting.items():
+        if order_id in cancels:
+            saga.order.cancel_requested_at = cancels[order_id]
             saga.holding = True
         else:
             lost.append(saga)

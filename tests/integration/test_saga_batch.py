@@ -127,6 +127,33 @@ def test_a_batch_short_of_stock_serves_its_orders_in_turn_and_never_oversells(ap
     assert integrity_problems(app) == []
 
 
+def test_an_order_completed_in_a_batch_never_answers_a_stale_etag(app, client):
+    from app.extensions import db
+    from app.services.saga_batch import drive_sagas
+
+    merchant = merchant_with_stock(app, client, stock=STOCK)
+    order_ids = _place(client, merchant, [order_body() for _ in range(3)])
+    watched = order_ids[1]
+    mid_saga = []
+
+    def read_mid_saga(order_id, reached):
+        # Round 2 holds the rows without a new version (the lease is fresh): read the order then.
+        if order_id == watched and reached == "before:create_shipment":
+            mid_saga.append(client.get(f"/api/v1/orders/{watched}", headers=merchant))
+
+    with app.app_context():
+        drive_sagas(order_ids, saga_context(app, on_boundary=read_mid_saga))
+        db.session.remove()
+
+    (seen,) = mid_saga
+    assert seen.get_json()["status"] == "processing"
+    again = client.get(
+        f"/api/v1/orders/{watched}", headers={**merchant, "If-None-Match": seen.headers["ETag"]}
+    )
+    assert again.status_code == 200 and again.get_json()["status"] == "completed"
+    assert again.headers["ETag"] != seen.headers["ETag"]
+
+
 def test_a_crash_inside_a_batch_rolls_its_round_back_and_every_saga_still_finishes(app, client):
     from app.extensions import db
     from app.services.saga_batch import drive_sagas
