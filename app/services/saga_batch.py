@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from app.domain.orders import is_final
 from app.extensions import db
+from app.observability.logs import current_log_fields, current_request_id
 from app.services import outbox, saga_steps, saga_store, saga_store_batch
 from app.services.saga import (
     Answer,
@@ -46,7 +47,7 @@ from app.services.saga import (
     advance,
     drive_saga,
 )
-from app.services.saga_store import LeaseLost, Saga
+from app.services.saga_store import LeaseLost, Saga, SagaOrder
 
 log = logging.getLogger(__name__)
 
@@ -78,20 +79,36 @@ def drive_sagas(order_ids: list[str], ctx: SagaContext) -> dict[str, SagaRun]:
         db.session.rollback()  # nothing to do: the claims need not commit
         return runs
     delayed: list[tuple[float, str]] = []  # (monotonic time due, order id)
+    job_log_context = current_log_fields.get(), current_request_id.get()
     try:
         while active:
             active = _run_round(active, runs, delayed, ctx)
     except (_FallBack, LeaseLost, Exception) as error:  # noqa: BLE001 - every saga is re-driven
+        _log_as_job(job_log_context)
         db.session.rollback()  # this round's work, of every saga: what committed stays
         for _, steps in active:
             steps.close()
         if not isinstance(error, _FallBack):
             log.warning("saga batch stopped; its sagas go on alone", exc_info=True)
         _drive_alone([s.order.id for s, _ in active if s.order.id not in runs], runs, ctx)
+    finally:
+        _log_as_job(job_log_context)
     for due, order_id in sorted(delayed):
         ctx.sleep(max(0.0, due - time.monotonic()))
         _drive_alone([order_id], runs, ctx)
     return runs
+
+
+def _log_as(order: SagaOrder) -> None:
+    """Log lines from here on carry this order's id and request id (not the leading job's)."""
+    current_log_fields.set({**(current_log_fields.get() or {}), "order_id": order.id})
+    current_request_id.set(order.request_id)
+
+
+def _log_as_job(context: tuple) -> None:
+    """Log lines from here on carry the job's own context again."""
+    current_log_fields.set(context[0])
+    current_request_id.set(context[1])
 
 
 def _run_round(
@@ -119,6 +136,7 @@ def _run_round(
         local_calls: list[tuple[Saga, Steps, StepCall]] = []
         for saga, steps, answer in waiting:
             touched[saga.order.id] = saga
+            _log_as(saga.order)
             pause = answer.resume(steps)
             if isinstance(pause, StepCall):
                 (local_calls if pause.local else calls).append((saga, steps, pause))
@@ -179,7 +197,8 @@ def _make_calls(calls: list[StepCall]) -> list[Answer]:
     One by one while they answer fast (a thread hand-off costs more than a simulator's call);
     as soon as one takes longer (a real provider's network time, a latency drill) the rest go
     at once on threads, so a round costs about two calls' time, not the sum of all of them.
-    Each thread runs in a copy of this thread's context (the app context, the log context).
+    Each thread runs in a copy of this thread's context (the app context; the log context of
+    the call's order).
     """
     global _pool
     answers: list[Answer] = []
@@ -193,8 +212,15 @@ def _make_calls(calls: list[StepCall]) -> list[Answer]:
         return answers
     if _pool is None or _pool[0] != os.getpid():  # threads do not survive a fork
         _pool = (os.getpid(), ThreadPoolExecutor(CALL_THREADS, thread_name_prefix="provider"))
-    futures = [_pool[1].submit(contextvars.copy_context().run, Answer.of, c) for c in rest]
+    futures = [_pool[1].submit(_context_of(call).run, Answer.of, call) for call in rest]
     return answers + [future.result() for future in futures]
+
+
+def _context_of(call: StepCall) -> contextvars.Context:
+    """A copy of this thread's context (the app context) logging as the call's order."""
+    context = contextvars.copy_context()
+    context.run(_log_as, call.order)
+    return context
 
 
 def _commit(touched: dict[str, Saga], final: list[Saga], runs: dict[str, SagaRun]) -> None:
@@ -211,11 +237,17 @@ def _drive_alone(order_ids: list[str], runs: dict[str, SagaRun], ctx: SagaContex
     """Drive each saga by itself from what committed; every one is tried before an error is
     raised, so one failing saga strands none of the others (they would wait for their lease)."""
     first_error: BaseException | None = None
+    job_context = current_log_fields.get(), current_request_id.get()
+    job_fields, job_request_id = job_context[0] or {}, job_context[1]
     for order_id in order_ids:
+        # Logged as that order (its request id is the job's only for the job's own order).
+        current_log_fields.set({**job_fields, "order_id": order_id})
+        current_request_id.set(job_request_id if job_fields.get("order_id") == order_id else None)
         try:
             runs[order_id] = drive_saga(order_id, ctx)
         except Exception as error:  # noqa: BLE001 - re-raised below, after the others ran
             first_error = first_error or error
+    _log_as_job(job_context)
     if first_error is not None:
         raise first_error
 

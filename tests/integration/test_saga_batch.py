@@ -154,6 +154,43 @@ def test_an_order_completed_in_a_batch_never_answers_a_stale_etag(app, client):
     assert again.headers["ETag"] != seen.headers["ETag"]
 
 
+def test_each_sagas_log_lines_name_its_own_order_and_request(app, client):
+    from app.extensions import db
+    from app.observability.logs import current_log_fields, current_request_id
+    from app.services.saga_batch import drive_sagas
+
+    merchant = merchant_with_stock(app, client, stock=STOCK)
+    order_ids = _place(client, merchant, [order_body() for _ in range(3)])
+    seen = []
+
+    def note_log_context(order_id, reached):
+        fields = current_log_fields.get() or {}
+        seen.append((order_id, fields.get("order_id"), current_request_id.get()))
+
+    # As a worker runs it: the job's log context is the leading order's.
+    current_log_fields.set({"order_id": order_ids[0]})
+    try:
+        with app.app_context():
+            from app.infra.models import Order
+
+            request_ids = {o.id: o.request_id for o in db.session.query(Order)}
+            drive_sagas(order_ids, saga_context(app, on_boundary=note_log_context))
+            db.session.remove()
+        assert current_log_fields.get() == {"order_id": order_ids[0]}  # the job's again
+    finally:
+        current_log_fields.set(None)
+
+    assert {order_id for order_id, _, _ in seen} == set(order_ids)
+    for order_id, logged_order, logged_request in seen:
+        assert logged_order == order_id
+        if db_is_postgresql(app):  # SQLite drives them alone: the request id is the job's only
+            assert logged_request == request_ids[order_id] and logged_request
+
+
+def db_is_postgresql(app) -> bool:
+    return app.config["DATABASE_URL"].startswith("postgresql")
+
+
 def test_a_crash_inside_a_batch_rolls_its_round_back_and_every_saga_still_finishes(app, client):
     from app.extensions import db
     from app.services.saga_batch import drive_sagas
