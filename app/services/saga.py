@@ -9,6 +9,10 @@ uncommitted outcome to a crash only repeats a provider call, which is idempotent
 "running" commit before each provider call is what makes a crash resume the call instead of
 forgetting it. Local steps commit atomically with their outcome. Each transaction starts by
 updating the order row (progress stamp, version, lease renewal, cancel check: `saga_store.hold`).
+
+The steps are a generator (`advance`) that pauses for its driver: to commit, before a local step,
+for each step's own work (`StepCall`), at the end. `drive_claimed` drives one saga alone;
+`services/saga_batch.py` drives several in lock-step, sharing each transaction.
 """
 
 from __future__ import annotations
@@ -173,9 +177,10 @@ def drive_claimed(saga: Saga, ctx: SagaContext) -> SagaRun:
 def advance(saga: Saga, ctx: SagaContext) -> Steps:
     """The saga's steps from where its rows stand, as a generator that pauses for its driver.
 
-    Work between two pauses is one transaction's worth; the driver commits at COMMIT. Driving
-    one saga alone (drive_claimed) or several in lock-step, sharing each commit (saga_batch),
-    runs exactly the same statements and provider calls in the same order for each saga.
+    Work between two COMMIT pauses is one transaction's worth. Driving one saga alone
+    (drive_claimed) or several in lock-step, sharing each commit (saga_batch), runs the same
+    steps, provider calls and outcomes in the same order for each saga; the batch driver only
+    groups the statements of several sagas (its hold, its flush, a kind of local step).
     """
     order = saga.order
     while True:
