@@ -18,12 +18,10 @@ for each step's own work (`StepCall`), at the end. `drive_claimed` drives one sa
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import logging
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from app.domain.errors import StepFailure, TransientError
 from app.domain.orders import OrderStatus, is_final
@@ -32,8 +30,9 @@ from app.domain.saga import COMPENSATION_RETRY, STEP_BY_NAME, ActionKind, StepSt
 from app.extensions import db
 from app.infra.models.base import utcnow
 from app.services import flags, outbox, saga_store
+from app.services.saga_pauses import Answer, Pause, StepCall, Steps
 from app.services.saga_steps import COMPENSATIONS, EXECUTORS, LOCAL
-from app.services.saga_store import LeaseLost, Saga, SagaOrder, StepRow
+from app.services.saga_store import LeaseLost, Saga, StepRow
 
 log = logging.getLogger(__name__)
 
@@ -65,56 +64,6 @@ class SagaRun:
     finished_at: dt.datetime | None = None
     # The final transaction also published the order's events (its merchant has no webhooks).
     events_published: bool = False
-
-
-class Pause(enum.Enum):
-    """Where a saga's steps stop for their driver (a float pause is a retry delay in seconds)."""
-
-    COMMIT = "commit"  # commit the transaction before going on (a provider call follows)
-    # A local step is next (it updates product rows): a driver of several sagas first takes
-    # the product locks of all of them, in id order; a lone saga just goes on.
-    LOCAL = "local"
-    FINAL = "final"  # the order is final: commit (publishing its events if nobody subscribes)
-    HELD = "held"  # the payment hold stopped it: commit its progress and give the lease up
-
-
-@dataclass(frozen=True)
-class StepCall:
-    """A pause for a step's (or compensation's) own work: a provider call (made with no
-    transaction open for this saga's sake) or a local step's statements.
-
-    The driver makes it and hands back its result, or raises its error, where the steps paused.
-    A lone driver just makes it; a driver of several sagas makes a round's slow provider calls
-    concurrently and a round's local steps of one kind in one statement where it can.
-    """
-
-    step: str
-    order: SagaOrder
-    local: bool
-    run: Callable[[], Any]
-
-
-@dataclass
-class Answer:
-    """What a driver hands back to paused steps: nothing, a provider's result, or its error."""
-
-    value: Any = None
-    error: BaseException | None = None
-
-    @classmethod
-    def of(cls, call: StepCall) -> Answer:
-        try:
-            return cls(value=call.run())
-        except Exception as error:  # noqa: BLE001 - raised again where the steps paused
-            return cls(error=error)
-
-    def resume(self, steps: Steps) -> Pause | float | StepCall:
-        if self.error is not None:
-            return steps.throw(self.error)
-        return steps.send(self.value)
-
-
-Steps = Generator["Pause | float | StepCall", Any, None]
 
 
 def _lease(order_id: str, ctx: SagaContext) -> bool:

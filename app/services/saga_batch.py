@@ -37,16 +37,8 @@ from app.domain.orders import is_final
 from app.extensions import db
 from app.observability.logs import current_log_fields, current_request_id
 from app.services import outbox, saga_steps, saga_store, saga_store_batch
-from app.services.saga import (
-    Answer,
-    Pause,
-    SagaContext,
-    SagaRun,
-    StepCall,
-    Steps,
-    advance,
-    drive_saga,
-)
+from app.services.saga import SagaContext, SagaRun, advance, drive_saga
+from app.services.saga_pauses import Answer, Pause, StepCall, Steps
 from app.services.saga_store import LeaseLost, Saga, SagaOrder
 
 log = logging.getLogger(__name__)
