@@ -1,10 +1,10 @@
 """Sagas driven together (a worker draining a backlog takes several waiting saga jobs at once).
 
 Every contract outcome in one batch ends exactly as it does alone; a crash inside a batch, a saga
-leased elsewhere and a worker SIGKILLed in the middle of a batch all end with every order final,
-one charge at most, stock conserved and check-integrity clean; a round's slow provider calls are
-made at once; only saga jobs are taken off the queue, and queue prefixes that are not valid in
-job ids still work.
+leased elsewhere, a failing batch job and a worker SIGKILLed in the middle of a batch all end with
+every order final, one charge at most, stock conserved and check-integrity clean; a round's slow
+provider calls are made at once; only saga jobs are taken off the queue, and queue prefixes that
+are not valid in job ids still work.
 """
 
 import threading
@@ -224,6 +224,41 @@ def test_a_crash_inside_a_batch_rolls_its_round_back_and_every_saga_still_finish
         assert ledger(app, order_id) == {"capture": 1, "refund": 0}  # the retry was idempotent
         assert event_types(client, merchant, order_id)[-1] == "order.completed"
     assert stock_of(app) == (STOCK - 8, 0)
+    assert integrity_problems(app) == []
+
+
+class _BrokenFor:
+    """The payment simulator, failing with an unexpected error for one order, `times` times."""
+
+    def __init__(self, inner, order_id: str, times: int):
+        self.inner, self.order_id, self.left = inner, order_id, times
+
+    def capture(self, **call):
+        if call["order_id"] == self.order_id and self.left > 0:
+            self.left -= 1
+            raise RuntimeError("provider adapter bug")
+        return self.inner.capture(**call)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_a_batch_job_that_fails_queues_its_taken_sagas_again(app, client):
+    merchant = merchant_with_stock(app, client, stock=STOCK)
+    order_ids = _place(client, merchant, [order_body() for _ in range(6)])
+    # Fails in the batch and again when that saga is then driven alone (SQLite drives it alone
+    # only): the job fails, after the other sagas finished.
+    app.extensions["payment_provider"] = _BrokenFor(
+        app.extensions["payment_provider"], order_ids[3], times=2 if db_is_postgresql(app) else 1
+    )
+    saga_queue = Queue(app.config["QUEUE_PREFIX"] + "sagas", connection=app.extensions["redis"])
+
+    drain_queues(app)  # the failed job's taken sagas were queued again and ran in the same drain
+
+    assert saga_queue.failed_job_registry.count == 1
+    assert statuses(app, order_ids) == dict.fromkeys(order_ids, ("completed", None))
+    assert all(ledger(app, order_id) == {"capture": 1, "refund": 0} for order_id in order_ids)
+    assert stock_of(app) == (STOCK - 12, 0)
     assert integrity_problems(app) == []
 
 
