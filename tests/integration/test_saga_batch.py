@@ -1,18 +1,21 @@
 """Sagas driven together (a worker draining a backlog takes several waiting saga jobs at once).
 
 Every contract outcome in one batch ends exactly as it does alone; a crash inside a batch, a saga
-leased elsewhere, a failing batch job and a worker SIGKILLed in the middle of a batch all end with
-every order final, one charge at most, stock conserved and check-integrity clean; a round's slow
-provider calls are made at once; only saga jobs are taken off the queue, and queue prefixes that
-are not valid in job ids still work.
+leased elsewhere, a failing batch job, a worker SIGKILLed in the middle of a batch and the
+database going away while a backlog drains all end with every order final, one charge at most,
+stock conserved and check-integrity clean; a round's slow provider calls are made at once; only
+saga jobs are taken off the queue, and queue prefixes that are not valid in job ids still work.
 """
 
 import threading
 import time
+import uuid
 
 import pytest
 from rq import Queue
+from sqlalchemy import create_engine, text
 
+from tests.conftest import PG_ADMIN_URL, migrate
 from tests.helpers import drain_queues, order_body
 from tests.integration.saga_support import (
     Interrupted,
@@ -329,3 +332,59 @@ def test_a_worker_killed_in_the_middle_of_a_batch_is_recovered(app, tmp_path, po
         assert ledger(app, order_id) == {"capture": 1, "refund": 0}
     assert stock_of(app) == (2, 0)
     assert integrity_problems(app) == []
+
+
+@pytest.mark.slow
+def test_the_database_going_away_while_a_backlog_drains_loses_no_order(
+    make_app, redis_url, tmp_path
+):
+    from app.extensions import db
+
+    name = f"op_outage_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    app = None
+    try:
+        migrate(url, redis_url, tmp_path / "migrate")
+        app = make_app(url)
+        client = app.test_client()
+        merchant = merchant_with_stock(app, client, stock=STOCK)
+        order_ids = _place(client, merchant, [order_body() for _ in range(24)])
+        settings = {
+            **settings_of(app),
+            "SAGA_BATCH_SIZE": 4,  # several batches, so one is in flight when the database goes
+            "SAGA_LEASE_SECONDS": 2,
+            "SAGA_STUCK_AFTER_SECONDS": 1,
+            "PAYMENT_SIMULATOR_LATENCY_MS": 100,
+        }
+        with WorkerProcess(settings, tmp_path) as worker, SchedulerProcess(settings, tmp_path):
+            deadline = time.monotonic() + 30
+            while not any(s == "completed" for s, _ in statuses(app, order_ids).values()):
+                assert time.monotonic() < deadline, worker.log_text()[-2000:]
+                time.sleep(0.05)
+            with admin.connect() as connection:  # the database goes away for two seconds
+                connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+                connection.execute(
+                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE datname = :n"),
+                    {"n": name},
+                )
+            time.sleep(2)
+            with admin.connect() as connection:
+                connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+            with app.app_context():
+                db.engine.dispose()  # this process's connections died too
+            final = wait_until_final(app, order_ids, timeout=60)
+        assert set(final.values()) == {("completed", None)}, worker.log_text()[-2000:]
+        assert all(ledger(app, order_id) == {"capture": 1, "refund": 0} for order_id in order_ids)
+        assert stock_of(app) == (STOCK - 2 * len(order_ids), 0)
+        assert integrity_problems(app) == []
+    finally:
+        if app is not None:
+            with app.app_context():
+                db.engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
