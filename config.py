@@ -68,6 +68,8 @@ DEFAULTS: dict[str, Any] = {
     "SCHEDULER_INTERVAL_SECONDS": 2,
     # Saga lease: a worker that stops renewing it (killed) is replaced once it expires.
     "SAGA_LEASE_SECONDS": 10,
+    # A saga job with a backlog behind it takes up to this many sagas and drives them together
+    # (services/saga_batch.py); 1: one saga per job.
     "SAGA_BATCH_SIZE": 32,
     # PostgreSQL: opt in to worker transactions that commit without waiting for the WAL flush
     # (more sagas per second; a PostgreSQL crash may roll the newest saga progress back, which is
