@@ -160,6 +160,30 @@ def test_payment_hold_makes_sagas_wait_before_payment_then_finish_once_lifted(ap
         assert orders.get_order(order_id).status == "completed"
 
 
+def test_payment_hold_stops_a_whole_batch_before_payment_then_lets_it_finish(app):
+    """A backlog's sagas run as one batch (SAGA_BATCH_SIZE): the hold stops each of them as it
+    stops a lone saga - reserved, not charged, no attempt used - and lifting it finishes them."""
+    from app.services import orders
+    from tests.web.dashboard_support import saga_step_states
+
+    _seed_flags(app)
+    api, _, headers = shop(app)
+    _set(app, "payment_hold", True)
+    order_ids = [place(api, headers) for _ in range(3)]
+    drain_queues(app)
+    with app.app_context():
+        for order_id in order_ids:
+            assert orders.get_order(order_id).status == "processing"
+            steps = saga_step_states(order_id)
+            assert steps["reserve_inventory"] == ("succeeded", 1)
+            assert steps["capture_payment"] == ("pending", 0)
+
+    _set(app, "payment_hold", False)
+    drain_queues(app)
+    with app.app_context():
+        assert {orders.get_order(order_id).status for order_id in order_ids} == {"completed"}
+
+
 def test_the_auto_refresh_switch_turns_page_polling_off_and_on(sqlite_app):
     from app.services import flags
 
