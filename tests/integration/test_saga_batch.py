@@ -113,6 +113,24 @@ def test_a_rounds_slow_provider_calls_are_made_at_once(app, client):
     assert all(ledger(app, order_id)["capture"] == 1 for order_id in order_ids)
 
 
+def test_an_order_cancelled_while_it_waits_in_a_backlog_ends_cancelled_and_the_rest_complete(
+    app, client
+):
+    merchant = merchant_with_stock(app, client, stock=STOCK)
+    order_ids = _place(client, merchant, [order_body() for _ in range(4)])
+    cancelled = client.post(f"/api/v1/orders/{order_ids[2]}/cancel", headers=merchant)
+    assert cancelled.status_code in (200, 202), cancelled.get_json()
+
+    drain_queues(app)
+
+    expected = dict.fromkeys(order_ids, ("completed", None))
+    expected[order_ids[2]] = ("cancelled", None)
+    assert statuses(app, order_ids) == expected
+    assert ledger(app, order_ids[2]) == {"capture": 0, "refund": 0}
+    assert stock_of(app) == (STOCK - 6, 0)
+    assert integrity_problems(app) == []
+
+
 def test_a_batch_short_of_stock_serves_its_orders_in_turn_and_never_oversells(app, client):
     from app.extensions import db
     from app.services.saga_batch import drive_sagas
