@@ -37,7 +37,6 @@ if #taken > 0 then
 end
 return taken
 """
-_ADOPT = None
 
 
 class RqJobQueue:
@@ -49,6 +48,7 @@ class RqJobQueue:
         # Job ids allow only letters, digits, "_" and "-"; a prefix like "bench:" is made one.
         self.job_id_prefix = re.sub(r"[^A-Za-z0-9_-]", "-", prefix)
         self.job_timeout = job_timeout
+        self._adopt = connection.register_script(_ADOPT_LUA)
 
     def queue(self, name: str) -> Queue:
         return Queue(self.prefix + name, connection=self.connection)
@@ -75,14 +75,9 @@ class RqJobQueue:
 
     def adopt_waiting_sagas(self, limit: int) -> list[str]:
         """Take up to `limit` saga jobs off the front of the saga queue; their order ids."""
-        queue = self.queue(SAGA_QUEUE)
-        global _ADOPT
-        if _ADOPT is None:
-            _ADOPT = self.connection.register_script(_ADOPT_LUA)
-        ids = _ADOPT(
-            keys=[queue.key],
+        ids = self._adopt(
+            keys=[self.queue(SAGA_QUEUE).key],
             args=[limit, Job.redis_job_namespace_prefix, self.saga_job_id("")],
-            client=self.connection,
         )
         prefix = len(self.saga_job_id(""))
         return [job_id.decode()[prefix:] for job_id in ids]

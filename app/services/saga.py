@@ -86,7 +86,7 @@ def drive_saga(order_id: str, ctx: SagaContext) -> SagaRun:
         return SagaRun("busy")
     if is_final(saga.order.status):
         db.session.rollback()  # a final order's lease no longer matters
-        return _ended(saga)
+        return ended(saga)
     return drive_claimed(saga, ctx)
 
 
@@ -104,7 +104,7 @@ def drive_claimed(saga: Saga, ctx: SagaContext) -> SagaRun:
             elif pause is Pause.COMMIT:
                 saga_store.commit(saga)
             elif pause is Pause.FINAL:
-                return _ended(saga, published=commit_final(saga))
+                return ended(saga, published=commit_final(saga))
             elif pause is Pause.HELD:
                 give_up_lease(saga)
                 return SagaRun("held")
@@ -153,7 +153,8 @@ def advance(saga: Saga, ctx: SagaContext) -> Steps:
             yield from _compensate_step(saga, saga.steps[action.step], ctx)
 
 
-def _ended(saga: Saga, published: bool = False) -> SagaRun:
+def ended(saga: Saga, published: bool = False) -> SagaRun:
+    """How a run ended, from the saga as it stands."""
     order = saga.order
     return SagaRun(
         order.status, order.failure_reason, order.created_at, order.finished_at, published

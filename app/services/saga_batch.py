@@ -37,7 +37,7 @@ from app.domain.orders import is_final
 from app.extensions import db
 from app.observability.logs import current_log_fields, current_request_id
 from app.services import outbox, saga_steps, saga_store, saga_store_batch
-from app.services.saga import SagaContext, SagaRun, advance, drive_saga
+from app.services.saga import SagaContext, SagaRun, advance, drive_saga, ended
 from app.services.saga_pauses import Answer, Pause, StepCall, Steps
 from app.services.saga_store import LeaseLost, Saga, SagaOrder
 
@@ -64,7 +64,7 @@ def drive_sagas(order_ids: list[str], ctx: SagaContext) -> dict[str, SagaRun]:
         if saga is None:
             runs[order_id] = SagaRun("busy")
         elif is_final(saga.order.status):
-            runs[order_id] = _ended(saga)
+            runs[order_id] = ended(saga)
         else:
             active.append((saga, advance(saga, ctx)))
     if not active:
@@ -159,12 +159,6 @@ def _run_round(
     return going
 
 
-# Provider calls of a round run on these threads (per process) once one turned out slow.
-CALL_THREADS = 8
-SLOW_CALL_SECONDS = 0.002
-_pool: tuple[int, ThreadPoolExecutor] | None = None
-
-
 def _run_local(calls: list[tuple[Saga, Steps, StepCall]]) -> list[Answer]:
     """The round's local steps, each kind in one go where saga_steps has a form for several
     orders; their answers in order."""
@@ -181,6 +175,12 @@ def _run_local(calls: list[tuple[Saga, Steps, StepCall]]) -> list[Answer]:
                 Answer.of(calls[index][2]) if results is None else Answer(results[position])
             )
     return [answers[index] for index in range(len(calls))]
+
+
+# Provider calls of a round run on these threads (per process) once one turned out slow.
+CALL_THREADS = 8
+SLOW_CALL_SECONDS = 0.002
+_pool: tuple[int, ThreadPoolExecutor] | None = None
 
 
 def _make_calls(calls: list[StepCall]) -> list[Answer]:
@@ -222,7 +222,7 @@ def _commit(touched: dict[str, Saga], final: list[Saga], runs: dict[str, SagaRun
     db.session.commit()
     saga_store_batch.committed(touched.values())
     for saga in final:
-        runs[saga.order.id] = _ended(saga, saga.order.id in published)
+        runs[saga.order.id] = ended(saga, saga.order.id in published)
 
 
 def _drive_alone(order_ids: list[str], runs: dict[str, SagaRun], ctx: SagaContext) -> None:
@@ -242,10 +242,3 @@ def _drive_alone(order_ids: list[str], runs: dict[str, SagaRun], ctx: SagaContex
     _log_as_job(job_context)
     if first_error is not None:
         raise first_error
-
-
-def _ended(saga: Saga, published: bool = False) -> SagaRun:
-    order = saga.order
-    return SagaRun(
-        order.status, order.failure_reason, order.created_at, order.finished_at, published
-    )

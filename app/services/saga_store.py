@@ -184,17 +184,21 @@ _RELEASE = (
 )
 
 
+def hold_renewal() -> dict[str, Any]:
+    """What a hold writes to the order row: progress stamp, a new version, the lease renewed."""
+    return {
+        "updated_at": bindparam("p_now"),
+        "version": ORDERS.c.version + 1,
+        "lease_expires_at": bindparam("p_until"),
+    }
+
+
 @functools.cache
 def _hold_statement(names: tuple[str, ...]):
     return (
         update(ORDERS)
         .where(ORDERS.c.id == bindparam("p_order"), ORDERS.c.lease_owner == bindparam("p_worker"))
-        .values(
-            updated_at=bindparam("p_now"),
-            version=ORDERS.c.version + 1,
-            lease_expires_at=bindparam("p_until"),
-            **{name: bindparam(f"v_{name}") for name in names},
-        )
+        .values(**hold_renewal(), **{name: bindparam(f"v_{name}") for name in names})
         .returning(ORDERS.c.cancel_requested_at)
     )
 

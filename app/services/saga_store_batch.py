@@ -23,7 +23,7 @@ from app.services.saga_store import (
     Saga,
     claim_statement,
     execute,
-    flush,
+    hold_renewal,
     saga_from_rows,
 )
 
@@ -35,11 +35,7 @@ _CLAIM_MANY_AND_LOAD = saga_sql.claim_and_load(
 _HOLD_MANY = (
     update(ORDERS)
     .where(_MANY_ORDERS, ORDERS.c.lease_owner == bindparam("p_worker"))
-    .values(
-        updated_at=bindparam("p_now"),
-        version=ORDERS.c.version + 1,
-        lease_expires_at=bindparam("p_until"),
-    )
+    .values(**hold_renewal())
     .returning(ORDERS.c.id, ORDERS.c.cancel_requested_at)
 )
 # A fresh lease needs no renewal: lock the rows and read the cancel requests without writing a
@@ -126,10 +122,6 @@ def flush_many(sagas: list[Saga]) -> None:
     """`flush` of several sagas: one statement of fixed shape for all their step updates,
     attempts and events (saga_sql.FLUSH_MANY); LeaseLost then names no saga (the caller rolls
     the whole transaction back)."""
-    if len(sagas) == 1:
-        for saga in sagas:
-            flush(saga)
-        return
     writes: list[tuple[int, str, dict[str, Any]]] = []
     attempts: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
@@ -151,5 +143,3 @@ def committed(sagas: Iterable[Saga]) -> None:
     """After a commit of several sagas' work: none holds its order row any more."""
     for saga in sagas:
         saga.holding = saga.progressed = False
-
-
