@@ -20,9 +20,9 @@ def conditional_json(tag: str | None, build: Callable[[], dict[str, Any] | str])
 
     With a known `tag` (a version), a 304 is answered without building the body at all; without
     one, the tag is the hash of the body. `build` may return the JSON text itself (`json_text`),
-    sent as it is.
+    sent as it is. If-None-Match compares weakly (RFC 9110, 13.1.2): W/"tag" matches "tag".
     """
-    if tag is not None and request.if_none_match.contains(tag):
+    if tag is not None and request.if_none_match.contains_weak(tag):
         return _not_modified(tag)
     body = build()
     if isinstance(body, str):
@@ -32,7 +32,7 @@ def conditional_json(tag: str | None, build: Callable[[], dict[str, Any] | str])
     if tag is None:
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
         tag = hashlib.sha256(canonical).hexdigest()[:32]
-        if request.if_none_match.contains(tag):
+        if request.if_none_match.contains_weak(tag):
             return _not_modified(tag)
     response = jsonify(body)
     response.set_etag(tag)

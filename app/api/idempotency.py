@@ -17,6 +17,7 @@ from functools import wraps
 from flask import Response, current_app, request
 from flask_login import current_user
 
+from app.api.parsing import parse_json, request_body
 from app.domain.errors import FieldError, ValidationFailed
 from app.problems import problem_response
 from app.services import idempotency
@@ -37,10 +38,10 @@ def idempotency_scope(principal) -> str:
 
 def request_fingerprint() -> str:
     """Method, path and body; JSON bodies are compared by content, not by whitespace."""
-    raw = request.get_data(cache=True)
+    raw = request_body()
     try:
-        canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
-    except (ValueError, UnicodeDecodeError):
+        canonical = json.dumps(parse_json(raw), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, UnicodeDecodeError, RecursionError):
         canonical = raw
     digest = hashlib.sha256(f"{request.method} {request.path}\n".encode())
     digest.update(canonical)

@@ -41,6 +41,7 @@ HEADER_DOCS = {
     "X-RateLimit-Remaining": "Requests left in the current window",
     "X-RateLimit-Reset": "Seconds until the window resets",
 }
+INTEGER_HEADERS = {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"}
 
 
 def documented(
@@ -52,8 +53,10 @@ def documented(
     headers: dict[int, dict[str, str]] | None = None,
     tag: str = "api",
     public: bool = False,
+    errors: tuple[int, ...] = (),
 ):
-    """Describe an API view for the OpenAPI document (its success responses; errors are added)."""
+    """Describe an API view for the OpenAPI document (its success responses; the errors every
+    operation of its kind can answer are added, plus `errors` - those only this one answers)."""
 
     def decorator(view):
         view.openapi = {
@@ -64,6 +67,7 @@ def documented(
             "headers": headers or {},
             "tag": tag,
             "public": public,
+            "errors": errors,
         }
         return view
 
@@ -79,7 +83,8 @@ def _schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str,
 
 
 def _header(name: str, description: str) -> dict[str, Any]:
-    return {"description": description, "schema": {"type": "string"}}
+    kind = "integer" if name in INTEGER_HEADERS else "string"
+    return {"description": description, "schema": {"type": kind}}
 
 
 def _common_headers() -> dict[str, Any]:
@@ -153,7 +158,7 @@ def _operation(view, rule, method: str, components: dict[str, Any]) -> dict[str,
         if model is not None:
             response["content"] = {"application/json": {"schema": _schema_ref(model, components)}}
         operation["responses"][str(status)] = response
-    errors = set(ALWAYS) | (set(WITH_AUTH) if protected else {401})
+    errors = set(ALWAYS) | (set(WITH_AUTH) if protected else {401}) | set(meta["errors"])
     if meta["body"] is not None or getattr(view, "idempotent", False):
         errors |= set(WITH_BODY) | {409}
     if meta["query"] or rule.arguments:

@@ -104,6 +104,7 @@ def list_orders():
 @documented(
     "Cancel a pending or processing order (409 once final)",
     responses={202: OrderOut},
+    errors=(409,),
     tag="orders",
 )
 @require_permission("api:merchant")

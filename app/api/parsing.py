@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TypeVar
 
-from flask import abort, request
+from flask import abort, current_app, request
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
@@ -29,7 +29,7 @@ def _message(error: dict) -> str:
         return "unknown field; it cannot be set"
     if error["type"] == "missing":
         return "is required"
-    return error["msg"]
+    return error["msg"].removeprefix("Value error, ")  # our own validators' messages
 
 
 def storable(text: str) -> bool:
@@ -62,26 +62,64 @@ def unstorable_fields(value, path: str = "") -> list[FieldError]:
     return []
 
 
+def request_body() -> bytes:
+    """The raw body (read once, cached); 413 for a chunked body over MAX_CONTENT_LENGTH.
+
+    With a Content-Length over the limit werkzeug answers 413 itself; a chunked body has none, and
+    werkzeug only stops reading at the limit - the body would arrive cut short (a 400 for
+    "malformed JSON" instead of the contract's 413). One byte past the limit tells them apart.
+    """
+    raw = request.get_data(cache=True)
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if (
+        limit is not None
+        and request.content_length is None
+        and len(raw) >= limit
+        and request.environ.get("wsgi.input_terminated")
+        and request.environ["wsgi.input"].read(1)
+    ):
+        abort(413, description="The body is over the size limit.")
+    return raw
+
+
+def _not_json_constant(name: str):
+    # NaN and Infinity: Python's json module accepts them; RFC 8259 does not.
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(raw: bytes):
+    """RFC 8259 JSON (no NaN or Infinity); ValueError otherwise, RecursionError if nested past the
+    interpreter's stack."""
+    return json.loads(raw, parse_constant=_not_json_constant)
+
+
 def parse_body(model: type[Model]) -> Model:
     """The body as `model`: 415 for a non-JSON body, 400 for bad JSON, 422 for bad fields."""
     if request.mimetype != "application/json":
         abort(415, description="Send the body as application/json.")
-    raw = request.get_data(cache=True)
+    raw = request_body()
+    if not raw.strip():
+        abort(400, description="The body is empty; send a JSON object.")
     try:
-        data = json.loads(raw or b"null")
+        data = parse_json(raw)
     except (ValueError, UnicodeDecodeError):
         abort(400, description="The body is not valid JSON.")
+    except RecursionError:
+        abort(400, description="The body is nested too deeply.")
     if not isinstance(data, dict):
         raise ValidationFailed([FieldError("body", "must be a JSON object")])
-    bad_text = unstorable_fields(data)
-    if bad_text:
-        raise ValidationFailed(bad_text)
     try:
+        bad_text = unstorable_fields(data)
+        if bad_text:
+            raise ValidationFailed(bad_text)
         return model.model_validate(data)
     except PydanticValidationError as exc:
         raise ValidationFailed(
             [FieldError(_field_path(e["loc"]), _message(e)) for e in exc.errors()]
         ) from None
+    except RecursionError:
+        # JSON shallow enough to parse can still be too deep to walk (the stack is shared).
+        abort(400, description="The body is nested too deeply.")
 
 
 def query_int(name: str) -> int | None:

@@ -5,11 +5,27 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
+from app.domain.currencies import ISO_4217_CODES, is_currency
 from app.domain.orders import FAILURE_REASONS, MAX_AMOUNT, OrderStatus
+
+
+def _iso_4217(code: str) -> str:
+    if not is_currency(code):
+        raise ValueError("must be an ISO 4217 currency code, like MYR or EUR")
+    return code
+
+
+# The enum puts the codes in the OpenAPI document; the validator gives a one-line message (a
+# Literal would list all the codes in every error).
+Currency = Annotated[
+    str,
+    Field(pattern=r"^[A-Z]{3}$", json_schema_extra={"enum": sorted(ISO_4217_CODES)}),
+    AfterValidator(_iso_4217),
+]
 
 
 class Strict(BaseModel):
@@ -40,7 +56,7 @@ class ProductCreate(Strict):
     sku: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
     name: str = Field(min_length=1, max_length=200)
     price: StrictInt = Field(ge=0, le=MAX_AMOUNT)
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    currency: Currency
     stock: StrictInt = Field(ge=0, le=10**9)
 
 
@@ -86,7 +102,11 @@ class OrderCreate(Strict):
 ORDER_STATUSES = tuple(status.value for status in OrderStatus)
 OrderStatusName = Literal[ORDER_STATUSES]  # type: ignore[valid-type]
 FailureReason = Literal[FAILURE_REASONS]  # type: ignore[valid-type]
-Timestamp = Field(description="RFC 3339, UTC", examples=["2026-11-26T23:07:32Z"])
+Timestamp = Field(
+    description="RFC 3339, UTC",
+    examples=["2026-11-26T23:07:32Z"],
+    json_schema_extra={"format": "date-time"},
+)
 
 
 class Out(BaseModel):

@@ -33,7 +33,7 @@ def decode_cursor(cursor: str) -> int:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         version, seq = base64.urlsafe_b64decode(padded.encode()).decode().split(":")
-        if version != "v1":
+        if version != "v1" or not 0 < int(seq) < 2**31:  # seq columns are 32-bit integers
             raise ValueError(version)
         return int(seq)
     except (ValueError, UnicodeDecodeError):

@@ -36,6 +36,14 @@ def test_document_lists_every_route_with_security_and_contract_headers(sqlite_ap
     read = document["paths"]["/api/v1/orders/{order_id}"]["get"]
     assert "ETag" in read["responses"]["200"]["headers"] and "304" in read["responses"]
     assert document["paths"]["/api/v1/auth/token"]["post"]["security"] == []
+    cancel = document["paths"]["/api/v1/orders/{order_id}/cancel"]["post"]
+    assert "409" in cancel["responses"]  # cancelling a final order
+    for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"):
+        assert read["responses"]["200"]["headers"][name]["schema"] == {"type": "integer"}
+    order = document["components"]["schemas"]["OrderOut"]["properties"]
+    assert order["created_at"]["format"] == order["updated_at"]["format"] == "date-time"
+    product = document["components"]["schemas"]["ProductCreate"]["properties"]["currency"]
+    assert "MYR" in product["enum"] and "XYZ" not in product["enum"]
 
 
 def test_document_schemas_are_the_validation_models(sqlite_app):
