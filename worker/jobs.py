@@ -66,14 +66,15 @@ def run_order_saga(order_id: str, request_id: str | None = None) -> str:
             except Exception:
                 _requeue(queue, taken)
                 raise
-        _settle(runs)
+        _settle(runs, leader=order_id)
         return runs[order_id].status
     finally:
         current_request_id.reset(token)
 
 
-def _settle(runs: dict[str, SagaRun]) -> None:
-    """Count the final orders for the SLOs and hand their events on."""
+def _settle(runs: dict[str, SagaRun], leader: str) -> None:
+    """Count the final orders for the SLOs and hand their events on (`leader`: the job's own
+    order, the one its request id belongs to)."""
     slo.count_final_orders(
         [
             (order_id, run.status, run.failure_reason, run.created_at, run.finished_at)
@@ -81,10 +82,18 @@ def _settle(runs: dict[str, SagaRun]) -> None:
             if is_final(run.status)
         ]
     )
-    for order_id, run in runs.items():
-        log.info("saga run finished", extra={"order_id": order_id, "status": run.status})
-        if not run.events_published:
-            _publish(order_id)
+    job_request_id = current_request_id.get()
+    try:
+        for order_id, run in runs.items():
+            # Each order's lines carry the id of the request that placed it (not the job's).
+            current_request_id.set(
+                run.request_id or (job_request_id if order_id == leader else None)
+            )
+            log.info("saga run finished", extra={"order_id": order_id, "status": run.status})
+            if not run.events_published:
+                _publish(order_id)
+    finally:
+        current_request_id.set(job_request_id)
 
 
 def _requeue(queue, order_ids: list[str]) -> None:

@@ -67,6 +67,10 @@ def http_error(exc: HTTPException):
     return problem_response(exc.code or 500, detail=exc.description)
 
 
+# A dependency gone away: the database (refusing connections, or the pool exhausted) or Redis.
+DEPENDENCY_ERRORS = (OperationalError, PoolTimeoutError, RedisConnectionError, RedisTimeoutError)
+
+
 @api.errorhandler(OperationalError)
 @api.errorhandler(PoolTimeoutError)
 @api.errorhandler(RedisConnectionError)

@@ -7,6 +7,7 @@ from flask_login import current_user
 from werkzeug.exceptions import MethodNotAllowed
 
 from app.api import api
+from app.api.errors import DEPENDENCY_ERRORS
 from app.auth.rate_limits import count_api_request, settle_prefetched_count
 from app.problems import problem_response
 
@@ -43,7 +44,12 @@ def rate_limit_headers(response):
     if "rate_state" not in g:
         # The limit hook did not run (unknown route, 405, a hook before it refused the request):
         # count the request all the same.
-        g.rate_state = _rate_state()
+        try:
+            g.rate_state = _rate_state()
+        except DEPENDENCY_ERRORS:
+            # The caller could not be resolved (the database is away: this response is its 503):
+            # counted by client address, so the 503 still carries the headers.
+            g.rate_state = count_api_request(None)
     state = g.rate_state
     if state is not None:
         for name, value in state.headers().items():

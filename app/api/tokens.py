@@ -31,8 +31,10 @@ def _attempted_username() -> str | None:
 )
 def issue_token():
     attempt = count_login_attempt(_attempted_username())
+    api_state = g.get("rate_state")
+    if attempt is not None and (api_state is None or attempt.remaining <= api_state.remaining):
+        g.rate_state = attempt  # the headers describe the tighter limit: RATELIMIT_AUTH, usually
     if attempt is not None and not attempt.allowed:
-        g.rate_state = attempt
         return problem_response(
             429, detail="Too many sign-in attempts; wait and try again.", headers=attempt.headers()
         )

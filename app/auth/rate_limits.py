@@ -11,12 +11,15 @@ including a 404 for an unknown route and a 405, carries X-RateLimit-* with the r
 from __future__ import annotations
 
 import logging
+import math
+import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache, wraps
 
 from flask import current_app, request
 from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage
 
 from app.extensions import limiter
 from app.observability.client_ip import client_ip
@@ -105,9 +108,9 @@ def count(limit_text: str, scope: str, key: str) -> RateState | None:
     window = item.key_for(scope, key)
     try:
         used, ttl = _hit(window, item.get_expiry())
-    except Exception:  # noqa: BLE001 - RATELIMIT_SWALLOW_ERRORS: availability over limiting
-        log.warning("rate limit storage unavailable; request not limited", exc_info=True)
-        return None
+    except Exception:  # noqa: BLE001 - availability over exact limiting: counted in this process
+        _warn_storage_unavailable()
+        used, ttl = _memory_hit(window, item.get_expiry())
     reset = max(0, int(ttl))
     return RateState(item.amount, max(0, item.amount - used), reset, used <= item.amount)
 
@@ -163,8 +166,8 @@ def count_api_key_request(
         window, used, ttl, *values = _script("_read_and_hit", _READ_AND_HIT)(
             [cache_names[0], *windows, *cache_names[1:]], [item.get_expiry()]
         )
-    except Exception:  # noqa: BLE001 - RATELIMIT_SWALLOW_ERRORS: availability over limiting
-        log.warning("rate limit storage unavailable; request not limited", exc_info=True)
+    except Exception:  # noqa: BLE001 - the limit hook counts it again, in memory if need be
+        _warn_storage_unavailable()
         return None
     window, used = window.decode(), int(used)
     remaining = max(0, item.amount - used)
@@ -184,6 +187,33 @@ def settle_prefetched_count(prefetched: PrefetchedCount, principal) -> RateState
     except Exception:  # noqa: BLE001 - at worst one request too many counted
         log.warning("could not take back a rate limit count", exc_info=True)
     return state
+
+
+# While Redis is unreachable each process counts in its own memory (what flask-limiter's
+# in-memory fallback does; the counting here is ours, so is the fallback): a limit still holds and
+# every response still carries X-RateLimit-*, but per worker process - N workers let through up to
+# N times the limit until Redis answers again, when counting goes back to the shared windows.
+_memory: MemoryStorage | None = None
+_memory_lock = threading.Lock()
+_last_warning = [0.0]
+WARNING_INTERVAL_SECONDS = 10.0
+
+
+def _memory_hit(window: str, expiry: int) -> tuple[int, int]:
+    global _memory
+    with _memory_lock:
+        if _memory is None:  # made on first need: its expiry timer thread, after any fork
+            _memory = MemoryStorage()
+    used = _memory.incr(window, expiry)
+    return used, max(0, math.ceil(_memory.get_expiry(window) - time.time()))
+
+
+def _warn_storage_unavailable() -> None:
+    """One warning per WARNING_INTERVAL_SECONDS, not one per request of an outage."""
+    now = time.monotonic()
+    if now - _last_warning[0] >= WARNING_INTERVAL_SECONDS:
+        _last_warning[0] = now
+        log.warning("rate limit storage unavailable; counting in this process until it is back")
 
 
 def _script(name: str, source: str):

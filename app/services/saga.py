@@ -29,6 +29,7 @@ from app.domain.ports import PaymentProvider, ShippingProvider
 from app.domain.saga import COMPENSATION_RETRY, STEP_BY_NAME, ActionKind, StepStatus, decide
 from app.extensions import db
 from app.infra.models.base import utcnow
+from app.observability.logs import current_request_id
 from app.services import flags, outbox, saga_store
 from app.services.saga_pauses import Answer, Pause, StepCall, Steps
 from app.services.saga_steps import COMPENSATIONS, EXECUTORS, LOCAL
@@ -64,6 +65,8 @@ class SagaRun:
     finished_at: dt.datetime | None = None
     # The final transaction also published the order's events (its merchant has no webhooks).
     events_published: bool = False
+    # The id of the request that placed the order: the job's own log lines about it carry it.
+    request_id: str | None = None
 
 
 def _lease(order_id: str, ctx: SagaContext) -> bool:
@@ -84,6 +87,8 @@ def drive_saga(order_id: str, ctx: SagaContext) -> SagaRun:
     if saga is None:
         db.session.rollback()
         return SagaRun("busy")
+    # From here the log lines are this order's, whichever job drives it (a batch's leader, too).
+    current_request_id.set(saga.order.request_id)
     if is_final(saga.order.status):
         db.session.rollback()  # a final order's lease no longer matters
         return ended(saga)
@@ -107,7 +112,7 @@ def drive_claimed(saga: Saga, ctx: SagaContext) -> SagaRun:
                 return ended(saga, published=commit_final(saga))
             elif pause is Pause.HELD:
                 give_up_lease(saga)
-                return SagaRun("held")
+                return SagaRun("held", request_id=saga.order.request_id)
             elif pause is not Pause.LOCAL:
                 ctx.sleep(pause)
     except LeaseLost:
@@ -157,7 +162,8 @@ def ended(saga: Saga, published: bool = False) -> SagaRun:
     """How a run ended, from the saga as it stands."""
     order = saga.order
     return SagaRun(
-        order.status, order.failure_reason, order.created_at, order.finished_at, published
+        order.status, order.failure_reason, order.created_at, order.finished_at, published,
+        order.request_id,
     )
 
 

@@ -232,7 +232,7 @@ def _drive_alone(order_ids: list[str], runs: dict[str, SagaRun], ctx: SagaContex
     job_context = current_log_fields.get(), current_request_id.get()
     job_fields, job_request_id = job_context[0] or {}, job_context[1]
     for order_id in order_ids:
-        # Logged as that order (its request id is the job's only for the job's own order).
+        # Logged as that order; drive_saga adds its request id once it has read the order.
         current_log_fields.set({**job_fields, "order_id": order_id})
         current_request_id.set(job_request_id if job_fields.get("order_id") == order_id else None)
         try:

@@ -70,6 +70,9 @@ def test_token_endpoint_is_limited_per_ip_and_per_username(limited_app, tmp_path
     assert per_ip == [401, 401, 401, 429]
     assert [status for status, _ in per_user] == [401, 401, 401, 429]
     assert int(per_user[-1][1]["Retry-After"]) >= 1
+    # The headers describe the limit that bites here (RATELIMIT_AUTH), not the API's general one.
+    assert [h["X-RateLimit-Limit"] for _, h in per_user] == ["3"] * 4
+    assert [h["X-RateLimit-Remaining"] for _, h in per_user] == ["2", "1", "0", "0"]
 
 
 def test_dashboard_login_over_the_limit_shows_a_form_message_with_429(limited_app, tmp_path):

@@ -107,3 +107,94 @@ def test_readiness_follows_the_database_going_away_and_coming_back(make_app):
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+
+
+def test_the_api_answers_a_database_outage_with_503_retry_after_and_rate_headers(
+    make_app, redis_url, tmp_path
+):
+    from tests.conftest import migrate
+    from tests.helpers import admin_headers, create_product, merchant_with_key
+
+    name = f"op_outage_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        migrate(url, redis_url, tmp_path / "migrate")
+        app = make_app(url)
+        client = app.test_client()
+        _, merchant = merchant_with_key(client, admin_headers(app, client))
+        create_product(client, merchant)
+        with admin.connect() as connection:
+            connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+            connection.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": name},
+            )
+        calls = [
+            ("get", "/api/v1/products", merchant, None),  # the key's principal is cached
+            ("get", "/api/v1/orders/ord_missing", {"X-API-Key": "op_unknown_key"}, None),
+            ("post", "/api/v1/auth/token", {}, {"username": "admin", "password": "x" * 12}),
+        ]
+        for method, path, headers, body in calls:
+            response = getattr(client, method)(path, headers=headers, json=body)
+            assert response.status_code == 503, (path, response.get_data(as_text=True))
+            assert response.mimetype == "application/problem+json"
+            assert response.headers["Retry-After"] == "5"
+            assert all(name in response.headers for name in RATE_HEADERS), path
+        with admin.connect() as connection:
+            connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        deadline = time.monotonic() + 10
+        while client.get("/api/v1/products", headers=merchant).status_code != 200:
+            assert time.monotonic() < deadline, "the API did not come back with the database"
+            time.sleep(0.2)
+    finally:
+        from app.extensions import db
+
+        for built in [app] if "app" in locals() else []:
+            with built.app_context():
+                db.engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
+def test_with_redis_away_limits_hold_per_process_and_every_response_has_the_headers(
+    make_app, sqlite_database_url, tmp_path
+):
+    from tests.helpers import admin_headers, merchant_with_key
+
+    redis_server = OwnRedis(tmp_path)
+    redis_server.start()
+    try:
+        redis_url = f"redis://127.0.0.1:{redis_server.port}/0"
+        setup = make_app(sqlite_database_url, REDIS_URL=redis_url)
+        setup_client = setup.test_client()
+        _, merchant = merchant_with_key(setup_client, admin_headers(setup, setup_client))
+        app = make_app(sqlite_database_url, REDIS_URL=redis_url,
+                       RATELIMIT_API="3 per minute", RATELIMIT_AUTH="2 per minute")
+        client = app.test_client()
+        redis_server.stop()
+
+        reads = [client.get("/api/v1/products", headers=merchant) for _ in range(5)]
+        assert [r.status_code for r in reads] == [200, 200, 200, 429, 429]
+        assert [r.headers["X-RateLimit-Remaining"] for r in reads] == ["2", "1", "0", "0", "0"]
+        assert all(r.headers["X-RateLimit-Limit"] == "3" for r in reads)
+        assert int(reads[-1].headers["Retry-After"]) >= 1
+        guesses = [
+            client.post("/api/v1/auth/token",
+                        json={"username": "nobody-here", "password": "wrong-password"})
+            for _ in range(3)
+        ]
+        assert [g.status_code for g in guesses] == [401, 401, 429]
+
+        redis_server.start()  # back to the shared windows (an empty Redis: a fresh count)
+        back = client.get("/api/v1/products", headers=merchant)
+        assert back.status_code == 200 and back.headers["X-RateLimit-Remaining"] == "2"
+    finally:
+        redis_server.stop()

@@ -204,8 +204,46 @@ def test_each_sagas_log_lines_name_its_own_order_and_request(app, client):
     assert {order_id for order_id, _, _ in seen} == set(order_ids)
     for order_id, logged_order, logged_request in seen:
         assert logged_order == order_id
-        if db_is_postgresql(app):  # SQLite drives them alone: the request id is the job's only
-            assert logged_request == request_ids[order_id] and logged_request
+        assert logged_request == request_ids[order_id] and logged_request
+
+
+def test_a_batch_jobs_log_lines_carry_each_orders_own_request_id(app, client):
+    """The contract: a request's id is in the logs of the worker jobs it caused - also when
+    another request's job drove its saga in a batch."""
+    import json
+    import logging
+
+    from app.observability.logs import JsonFormatter
+
+    merchant = merchant_with_stock(app, client, stock=STOCK)
+    request_ids = {}
+    for i in range(4):
+        placed = client.post("/api/v1/orders", json=order_body(),
+                             headers={**merchant, "X-Request-ID": f"req-batch-{i}"})
+        request_ids[placed.get_json()["id"]] = f"req-batch-{i}"
+    lines: list[dict] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record):
+            lines.append(json.loads(JsonFormatter().format(record)))
+
+    root, handler = logging.getLogger(), Capture(level=logging.INFO)
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        drain_queues(app)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+    finished = {line["order_id"]: line.get("request_id") for line in lines
+                if line["message"] == "saga run finished"}
+    assert finished == request_ids
+    about_orders = [line for line in lines if line.get("order_id") in request_ids]
+    assert about_orders
+    for line in about_orders:
+        assert line.get("request_id") == request_ids[line["order_id"]], line
 
 
 def db_is_postgresql(app) -> bool:
