@@ -14,6 +14,7 @@ from app.api.openapi import documented
 from app.api.parsing import PAGE_QUERY, parse_body, query_choice, query_int
 from app.api.schemas import ORDER_STATUSES, EventList, OrderCreate, OrderOut, OrderPage
 from app.api.serializers import event_json, order_json, page_json
+from app.auth.actors import request_actor
 from app.auth.decorators import require_permission
 from app.problems import problem_response
 from app.services import flags, order_cache, orders
@@ -109,7 +110,7 @@ def list_orders():
 )
 @require_permission("api:merchant")
 def cancel_order(order_id: str):
-    order = orders.cancel_order(order_id, _queue(), merchant_scope())
+    order = orders.cancel_order(order_id, _queue(), merchant_scope(), actor=request_actor("api"))
     return order_json(order), 202
 
 

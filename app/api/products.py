@@ -12,6 +12,7 @@ from app.api.openapi import documented
 from app.api.parsing import PAGE_QUERY, parse_body, query_int
 from app.api.schemas import ProductCreate, ProductOut, ProductPage, ProductUpdate
 from app.api.serializers import page_json, product_json
+from app.auth.actors import request_actor
 from app.auth.decorators import require_permission
 from app.services import catalog
 
@@ -27,7 +28,9 @@ from app.services import catalog
 @idempotent
 def create_product():
     body = parse_body(ProductCreate)
-    product = catalog.create_product(acting_merchant(), **body.model_dump())
+    product = catalog.create_product(
+        acting_merchant(), **body.model_dump(), actor=request_actor("api")
+    )
     return product_json(product), 201, {"Location": f"/api/v1/products/{product.sku}"}
 
 
@@ -66,4 +69,5 @@ def get_product(sku: str):
 def update_product(sku: str):
     body = parse_body(ProductUpdate)
     changes = body.model_dump(exclude_unset=True)
-    return product_json(catalog.update_product(acting_merchant(), sku, changes))
+    product = catalog.update_product(acting_merchant(), sku, changes, request_actor("api"))
+    return product_json(product)

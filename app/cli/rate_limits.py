@@ -6,7 +6,9 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from app.auth.rate_limits import LIMIT_NAMES, configured_limit, set_runtime_limit
+from app.auth.actors import cli_actor
+from app.auth.rate_limits import LIMIT_NAMES, configured_limit
+from app.services import rate_limit_overrides
 
 
 @click.group("rate-limits")
@@ -29,7 +31,7 @@ def show_command():
 def set_command(name: str, value: str):
     """Override NAME with VALUE, like "100 per minute"."""
     try:
-        set_runtime_limit(name, value)
+        rate_limit_overrides.override(name, value, cli_actor())
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="VALUE") from None
     click.echo(f"{name} is now {value} in every process (within 5 s)")
@@ -40,5 +42,5 @@ def set_command(name: str, value: str):
 @with_appcontext
 def clear_command(name: str):
     """Drop the override: the configured value applies again."""
-    set_runtime_limit(name, None)
+    rate_limit_overrides.override(name, None, cli_actor())
     click.echo(f"{name} is back to its configured {current_app.config[name]}")

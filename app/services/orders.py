@@ -17,6 +17,8 @@ from app.extensions import db
 from app.infra.models import Order, OrderEvent
 from app.infra.models.base import utcnow
 from app.observability.metrics import record_orders_created
+from app.services import audit
+from app.services.audit import Actor
 from app.services.events import record_event
 from app.services.order_inserts import PRODUCTS_BY_SKU, insert_order_rows, writing_orders
 from app.services.pagination import Page, paginate
@@ -130,9 +132,14 @@ def order_events(order_id: str, merchant_id: str | None = None) -> list[OrderEve
 
 
 def cancel_order(
-    order_id: str, queue: JobQueue, merchant_id: str | None = None, reason: str = ""
+    order_id: str,
+    queue: JobQueue,
+    merchant_id: str | None = None,
+    reason: str = "",
+    actor: Actor | None = None,
 ) -> Order:
-    """Ask the saga to stop and compensate; Conflict once the order is final."""
+    """Ask the saga to stop and compensate; Conflict once the order is final. With an `actor`
+    the cancel is audited here (the dashboard's interventions audit their own, with a reason)."""
     order = get_order(order_id, merchant_id)
     # Read before the update: the bulk update also refreshes the loaded order.
     already_requested = order.cancel_requested_at is not None
@@ -148,6 +155,10 @@ def cancel_order(
         raise Conflict(f"the order is {order.status} already and cannot be cancelled")
     if not already_requested:
         record_event(order, "order.cancel_requested", {"reason": reason} if reason else {})
+    if actor is not None:
+        audit.record(actor, "order.cancel", "order", order.id,
+                     before={"status": order.status}, after={"cancel_requested": True},
+                     reason=reason)
     db.session.commit()
     db.session.refresh(order)
     try:

@@ -38,10 +38,10 @@ def prepare_smoke_credentials(actor: Actor) -> SmokeCredentials:
         product = catalog.get_product(merchant.id, SMOKE_SKU)
         if product.stock - product.reserved < SMOKE_STOCK // 2:
             topped_up = {"stock": product.reserved + SMOKE_STOCK}
-            catalog.update_product(merchant.id, SMOKE_SKU, topped_up)
+            catalog.update_product(merchant.id, SMOKE_SKU, topped_up, actor)
     except NotFound:
         catalog.create_product(merchant.id, sku=SMOKE_SKU, name="Synthetic smoke-test item",
-                               price=100, currency="MYR", stock=SMOKE_STOCK)
+                               price=100, currency="MYR", stock=SMOKE_STOCK, actor=actor)
     key, plain = accounts.create_api_key(merchant.id, "smoke-test", actor)
     # Even if the run dies before revoking it, the key stops working on its own.
     key.expires_at = utcnow() + KEY_LIFETIME
