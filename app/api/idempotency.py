@@ -57,7 +57,11 @@ def _replay(stored: idempotency.StoredResponse) -> Response:
 
 
 def idempotent(view):
-    """Run the view once per Idempotency-Key; replay its response to every repeat."""
+    """Run the view once per Idempotency-Key; replay its response to every repeat.
+
+    Every answer the view gives is kept and replayed - success and refusal alike (the contract:
+    the first response's status and body) - except a 5xx, which frees the key for a retry.
+    """
 
     @wraps(view)
     def wrapped(*args, **kwargs):
@@ -86,11 +90,19 @@ def idempotent(view):
                 headers={"Retry-After": "1"},
             )
         try:
-            response = current_app.make_response(view(*args, **kwargs))
+            try:
+                result = view(*args, **kwargs)
+            except Exception as error:  # noqa: BLE001 - its error response is the one stored
+                # A refusal raised by the view (422, 404, 409) is a response like any other: it
+                # is what the contract replays to the same key with the same body.
+                result = current_app.handle_user_exception(error)
+            response = current_app.make_response(result)
         except BaseException:
             idempotency.release(outcome.record_seq)
             raise
-        if response.status_code >= 400:
+        if response.status_code >= 500:
+            # Our failure, maybe passing (a dependency away): the key is freed so that the same
+            # request can be retried and still create its resource once.
             idempotency.release(outcome.record_seq)
             return response
         headers = {h: response.headers[h] for h in REPLAYED_HEADERS if h in response.headers}

@@ -82,13 +82,47 @@ def test_keys_are_scoped_per_merchant(app, client, shop):
     assert "Idempotent-Replayed" not in two.headers
 
 
-def test_failed_attempt_frees_the_key_for_a_corrected_retry(app, client, shop):
-    headers = {**shop["headers"], "Idempotency-Key": "fix-and-retry"}
-    bad = client.post("/api/v1/orders", json=order_body(items=[{"sku": "NOPE", "quantity": 1}]),
-                      headers=headers)
-    assert bad.status_code == 422
-    good = client.post("/api/v1/orders", json=order_body(), headers=headers)
-    assert good.status_code == 202 and "Idempotent-Replayed" not in good.headers
+def test_a_refused_first_attempt_is_replayed_like_any_first_response(app, client, shop):
+    """The contract replays the first response, whatever it was: the same request stays refused
+    (even once the sku exists), and another body under the key is a reused key."""
+    headers = {**shop["headers"], "Idempotency-Key": "refused-first"}
+    unknown_sku = order_body(items=[{"sku": "LATER", "quantity": 1}])
+    bad = client.post("/api/v1/orders", json=unknown_sku, headers=headers)
+    assert bad.status_code == 422 and "Idempotent-Replayed" not in bad.headers
+    create_product(client, shop["headers"], sku="LATER")
+    again = client.post("/api/v1/orders", json=unknown_sku, headers=headers)
+    assert again.status_code == 422 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json()["errors"] == bad.get_json()["errors"]
+    other = client.post("/api/v1/orders", json=order_body(), headers=headers)
+    assert other.status_code == 422
+    assert other.get_json()["type"].endswith("/idempotency-key-reused")
+    with app.app_context():
+        from app.extensions import db
+        from app.infra.models import Order
+
+        assert db.session.query(Order).count() == 0
+
+
+def test_a_server_error_frees_the_key_so_the_same_request_can_be_retried(
+    app, client, shop, monkeypatch
+):
+    from app.services import orders
+
+    headers = {**shop["headers"], "Idempotency-Key": "retry-after-500"}
+    real = orders.place_order
+
+    def failing_once(*args, **kwargs):
+        monkeypatch.setattr(orders, "place_order", real)
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(orders, "place_order", failing_once)
+    first = client.post("/api/v1/orders", json=order_body(), headers=headers)
+    assert first.status_code == 500
+    retried = client.post("/api/v1/orders", json=order_body(), headers=headers)
+    assert retried.status_code == 202 and "Idempotent-Replayed" not in retried.headers
+    replayed = client.post("/api/v1/orders", json=order_body(), headers=headers)
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.get_json()["id"] == retried.get_json()["id"]
 
 
 @pytest.mark.parametrize(
