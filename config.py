@@ -1,13 +1,23 @@
 """Settings: defaults < YAML file < ORDERPROCESSING_* environment.
 
 Nothing here does I/O at import or raises at import; `load_settings()` is called by the app factory,
-the worker and the launcher. Every name in DEFAULTS can be overridden by `ORDERPROCESSING_<NAME>`;
-`DATABASE_URL`, `REDIS_URL` and `PORT` are honoured too because hosting platforms set them.
+gunicorn.conf.py, the worker and the launcher. Every name in DEFAULTS can be overridden by
+`ORDERPROCESSING_<NAME>`; the platform names in PLATFORM_ALIASES (`DATABASE_URL`, `REDIS_URL`,
+`PORT`, `HOST`, `WEB_CONCURRENCY`) are honoured too because hosting platforms set them.
+
+Every value, whichever source it comes from, is converted to its setting's type and checked
+against RULES; a value that does not fit stops start-up with a ConfigError naming the setting as
+its source spells it (`ORDERPROCESSING_SERVER_PORT`, `PORT`, or the YAML file and its key).
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import os
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +36,17 @@ DEFAULTS: dict[str, Any] = {
     # "development" generates missing secrets into instance/; "production" refuses to start.
     "ENV": "development",
     "INSTANCE_PATH": str(PROJECT_ROOT / "instance"),
+    # Where gunicorn binds (gunicorn.conf.py; GUNICORN_BIND, for tests, overrides both).
     "SERVER_HOST": "0.0.0.0",  # noqa: S104 - a server binds all interfaces unless told otherwise
     "SERVER_PORT": 8000,
+    # gunicorn worker processes and threads per process (threads > 1: the gthread worker).
+    "WEB_WORKERS": 2,
+    "WEB_THREADS": 1,
+    # gunicorn's access log: a file path, "-" for stderr; empty: none (the app logs each request).
+    "ACCESS_LOG": "",
+    # Reverse proxies in front of the app whose X-Forwarded-For / X-Forwarded-Proto are believed
+    # (werkzeug's ProxyFix); 0: none, the client address is the peer's.
+    "TRUSTED_PROXY_COUNT": 0,
     # Empty means the embedded default: SQLite under instance/.
     "DATABASE_URL": "",
     # Read replica for read-only queries (lists, dashboard pages); empty means "use the primary".
@@ -111,35 +130,143 @@ DEFAULTS: dict[str, Any] = {
 }
 
 # Platform-style names honoured besides ORDERPROCESSING_<NAME>; the prefixed name wins.
-PLATFORM_ALIASES = {"DATABASE_URL": "DATABASE_URL", "REDIS_URL": "REDIS_URL", "PORT": "SERVER_PORT"}
+PLATFORM_ALIASES = {
+    "DATABASE_URL": "DATABASE_URL",
+    "REDIS_URL": "REDIS_URL",
+    "PORT": "SERVER_PORT",
+    "HOST": "SERVER_HOST",
+    "WEB_CONCURRENCY": "WEB_WORKERS",
+}
+
+# How a boolean may be spelled (case-insensitive); anything else is refused.
+BOOLEAN_WORDS = {
+    "true": True, "1": True, "yes": True, "on": True,
+    "false": False, "0": False, "no": False, "off": False,
+}
 
 
 class ConfigError(Exception):
     """A setting is missing, malformed or unsafe; the message says which and how to fix it."""
 
 
-def _coerce(name: str, raw: Any, default: Any) -> Any:
-    """Convert a string from the environment or YAML to the type of the default."""
-    if raw is None or not isinstance(raw, str):
-        return raw
-    if isinstance(default, bool) or default is None and raw.lower() in ("true", "false", "1", "0"):
-        lowered = raw.strip().lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"{ENV_PREFIX}{name} must be true or false, not {raw!r}")
-    if isinstance(default, int):
-        try:
-            return int(raw)
-        except ValueError:
-            raise ConfigError(f"{ENV_PREFIX}{name} must be a whole number, not {raw!r}") from None
-    if isinstance(default, float):
-        try:
-            return float(raw)
-        except ValueError:
-            raise ConfigError(f"{ENV_PREFIX}{name} must be a number, not {raw!r}") from None
+# --- checks: each returns what is wrong with a converted value, or None ---
+
+Check = Callable[[Any], str | None]
+
+
+def at_least(low: int, high: int | None = None) -> Check:
+    if high is not None:
+        return lambda value: None if low <= value <= high else f"must be between {low} and {high}"
+    return lambda value: None if value >= low else f"must be at least {low}"
+
+
+def one_of(*choices: str) -> Check:
+    return lambda value: None if value in choices else f"must be one of {', '.join(choices)}"
+
+
+def url_of(schemes: tuple[str, ...], wanted: str) -> Check:
+    """Empty is the embedded default; anything else must start with one of `schemes`."""
+    return lambda value: None if not value or value.startswith(schemes) else f"must be {wanted}"
+
+
+def rate_limit(value: str) -> str | None:
+    from limits import parse  # the parser the rate limiter itself uses
+
+    try:
+        parse(value)
+    except ValueError:
+        return "must be a rate limit such as '600 per minute' or '10/second'"
+    return None
+
+
+DATABASE_URL_CHECK = url_of(
+    ("sqlite:", "sqlite+pysqlite:", "postgres:", "postgresql:", "postgresql+psycopg:"),
+    "a sqlite or postgresql URL (sqlite:///path, postgresql+psycopg://user@host/db)",
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How a setting is read: its type (None: the type of its default) and a check, if any."""
+
+    type: type | None = None
+    check: Check | None = None
+
+
+# Settings whose default does not tell everything about them. Every other setting takes the type
+# of its default and, if a number, must not be negative.
+RULES: dict[str, Rule] = {
+    "ENV": Rule(check=one_of("development", "production", "testing")),
+    "SERVER_PORT": Rule(check=at_least(1, 65535)),
+    "WEB_WORKERS": Rule(check=at_least(1)),
+    "WEB_THREADS": Rule(check=at_least(1)),
+    "WORKER_COUNT": Rule(check=at_least(1)),
+    "DATABASE_URL": Rule(check=DATABASE_URL_CHECK),
+    "DATABASE_REPLICA_URL": Rule(check=DATABASE_URL_CHECK),
+    "REDIS_URL": Rule(check=url_of(("redis://", "rediss://", "unix://"),
+                                   "a redis://, rediss:// or unix:// URL")),
+    "LOG_LEVEL": Rule(check=one_of(*logging.getLevelNamesMapping())),
+    "LOG_FORMAT": Rule(check=one_of("json", "text")),
+    "RATELIMIT_API": Rule(check=rate_limit),
+    "RATELIMIT_AUTH": Rule(check=rate_limit),
+    # Default None: decided by ENV (see DEFAULTS); a value given must be a boolean.
+    "WEBHOOK_ALLOW_PRIVATE_TARGETS": Rule(type=bool),
+    "SESSION_COOKIE_SECURE": Rule(type=bool),
+}
+
+
+def _as_type(kind: type, raw: Any) -> Any:
+    """`raw` (environment text, or a YAML or Python value) as `kind`; ValueError if it is not.
+
+    Text is converted; a YAML or Python value must already be of the type (a bool is no number,
+    2.5 is no whole number, 5 is no boolean).
+    """
+    if kind is bool:
+        if isinstance(raw, str) and raw.strip().lower() in BOOLEAN_WORDS:
+            return BOOLEAN_WORDS[raw.strip().lower()]
+        if type(raw) in (bool, int) and raw in (0, 1):
+            return bool(raw)
+        raise ValueError("must be true or false (or 1/0, yes/no, on/off)")
+    if kind is int:
+        if type(raw) is int:
+            return raw
+        if isinstance(raw, str):
+            with suppress(ValueError):
+                return int(raw)
+        raise ValueError("must be a whole number")
+    if kind is float:
+        value = float(raw) if type(raw) in (int, float) else math.nan
+        if isinstance(raw, str):
+            with suppress(ValueError):
+                value = float(raw)
+        if not math.isfinite(value):
+            raise ValueError("must be a number")
+        return value
+    if not isinstance(raw, str):
+        raise ValueError("must be text (quote it in YAML)")
     return raw
+
+
+def convert(name: str, raw: Any, where: str) -> Any:
+    """One setting's value from one source, as its type and checked; `where` names it in errors."""
+    rule = RULES.get(name, Rule())
+    kind = rule.type or type(DEFAULTS[name])
+    if raw is None and DEFAULTS[name] is None:
+        return None  # a file's `name:` (null) keeps the automatic choice
+    try:
+        value = _as_type(kind, raw)
+    except ValueError as exc:
+        problem = str(exc)
+    else:
+        if name == "LOG_LEVEL":
+            value = value.upper()  # logging's names are capitals; `debug` is meant the same
+        problem = rule.check(value) if rule.check else None
+        if problem is None and kind in (int, float) and value < 0:
+            problem = "must be at least 0"
+    if problem:
+        shown = describe({name: raw})[name]  # never a secret or a URL's password in an error
+        raise ConfigError(f"{where} {problem}, not {shown!r}")
+    return value
 
 
 def find_config_file(environ: dict[str, str]) -> Path | None:
@@ -153,7 +280,8 @@ def find_config_file(environ: dict[str, str]) -> Path | None:
     return next((p for p in CONFIG_FILE_CANDIDATES if p.is_file()), None)
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read_yaml(path: Path) -> dict[str, tuple[str, Any]]:
+    """The file's settings: upper-case name -> (the key as written, its value)."""
     import yaml  # imported here: config.py must stay importable without doing work
 
     try:
@@ -162,32 +290,34 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of setting names to values")
-    return {str(k).upper(): v for k, v in data.items()}
+    return {str(k).upper(): (str(k), v) for k, v in data.items()}
 
 
 def load_settings(
     environ: dict[str, str] | None = None, overrides: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Resolve every setting: defaults, then the YAML file, then the environment, then overrides."""
-    environ = dict(os.environ if environ is None else environ)
+    """Resolve every setting: defaults, then the YAML file, then the environment, then overrides.
+
+    An empty environment variable counts as unset: compose files and shells pass `NAME=` for
+    "not set", and it must not replace a value from DATABASE_URL or the file with nothing.
+    """
+    environ = {k: v for k, v in (os.environ if environ is None else environ).items() if v != ""}
     settings = dict(DEFAULTS)
     path = find_config_file(environ)
     if path is not None:
-        for name, value in _read_yaml(path).items():
+        for name, (key, value) in _read_yaml(path).items():
             if name not in DEFAULTS:
-                raise ConfigError(f"{path}: unknown setting {name!r}")
-            settings[name] = _coerce(name, value, DEFAULTS[name])
+                raise ConfigError(f"{path}: unknown setting {key!r}")
+            settings[name] = convert(name, value, f"{path}: {key}")
         settings["CONFIG_FILE"] = str(path)
     for alias, name in PLATFORM_ALIASES.items():
-        if environ.get(alias) and not environ.get(f"{ENV_PREFIX}{name}"):
-            settings[name] = _coerce(name, environ[alias], DEFAULTS[name])
-    for name, default in DEFAULTS.items():
-        raw = environ.get(f"{ENV_PREFIX}{name}")
-        if raw is not None:
-            settings[name] = _coerce(name, raw, default)
-    settings.update(overrides or {})
-    if settings["ENV"] not in ("development", "production", "testing"):
-        raise ConfigError(f"{ENV_PREFIX}ENV must be development, production or testing")
+        if alias in environ and f"{ENV_PREFIX}{name}" not in environ:
+            settings[name] = convert(name, environ[alias], alias)
+    for name in DEFAULTS:
+        if f"{ENV_PREFIX}{name}" in environ:
+            settings[name] = convert(name, environ[f"{ENV_PREFIX}{name}"], ENV_PREFIX + name)
+    for name, value in (overrides or {}).items():
+        settings[name] = convert(name, value, name) if name in DEFAULTS else value
     if not settings["DATABASE_URL"]:
         settings["DATABASE_URL"] = "sqlite:///" + str(Path(settings["INSTANCE_PATH"]) / "orders.db")
     settings["DATABASE_URL"] = normalize_database_url(settings["DATABASE_URL"])
@@ -204,6 +334,19 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def database_connect_url(url: str, password: str) -> str:
+    """The URL the app connects with: DATABASE_PASSWORD (from Vault or the environment) fills in
+    a PostgreSQL URL that carries no password; a password in the URL itself is kept."""
+    if not password or not url.startswith("postgresql"):
+        return url
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.password:
+        return url
+    return parsed.set(password=password).render_as_string(hide_password=False)
 
 
 def embedded_redis_url(instance_path: str) -> str:
