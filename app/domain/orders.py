@@ -54,6 +54,32 @@ def is_final(status: str) -> bool:
     return status in FINAL_STATUSES
 
 
+# The status an event leaves the order in, where the event alone tells: a webhook describes the
+# order as of its event, not as of its (later) delivery.
+_STATUS_AFTER_EVENT = {
+    "order.created": OrderStatus.PENDING,
+    "order.completed": OrderStatus.COMPLETED,
+    "order.failed": OrderStatus.FAILED,
+    "order.cancelled": OrderStatus.CANCELLED,
+}
+
+
+def status_as_of_event(event_type: str, detail: dict, status_now: str) -> str:
+    """The order's status right after an event of its timeline.
+
+    A saga step's event happens while the saga runs (processing); a cancel request leaves the
+    status as it was (recorded in its detail; else the present one while the order is open).
+    """
+    if event_type in _STATUS_AFTER_EVENT:
+        return _STATUS_AFTER_EVENT[event_type]
+    if event_type == "order.cancel_requested":
+        recorded = detail.get("status")
+        if recorded in CANCELLABLE_STATUSES:
+            return recorded
+        return status_now if not is_final(status_now) else OrderStatus.PROCESSING
+    return OrderStatus.PROCESSING
+
+
 def check_transition(current: str, new: str) -> None:
     """Raise InvalidTransition unless an order may move from `current` to `new`."""
     if OrderStatus(new) not in _TRANSITIONS[OrderStatus(current)]:

@@ -143,6 +143,7 @@ def cancel_order(
     order = get_order(order_id, merchant_id)
     # Read before the update: the bulk update also refreshes the loaded order.
     already_requested = order.cancel_requested_at is not None
+    already_status = str(order.status)
     now = utcnow()
     # A conditional update, so a cancel racing the saga's completion has exactly one winner.
     result = db.session.execute(
@@ -154,7 +155,9 @@ def cancel_order(
         db.session.rollback()
         raise Conflict(f"the order is {order.status} already and cannot be cancelled")
     if not already_requested:
-        record_event(order, "order.cancel_requested", {"reason": reason} if reason else {})
+        # The status it was asked in: a webhook sent later still describes the order as it was.
+        detail = {"status": already_status, **({"reason": reason} if reason else {})}
+        record_event(order, "order.cancel_requested", detail)
     if actor is not None:
         audit.record(actor, "order.cancel", "order", order.id,
                      before={"status": order.status}, after={"cancel_requested": True},

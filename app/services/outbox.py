@@ -17,6 +17,7 @@ from sqlalchemy import String, any_, bindparam, exists, select, text, update
 from sqlalchemy.dialects import postgresql
 
 from app.domain.ids import new_id
+from app.domain.orders import status_as_of_event
 from app.extensions import db
 from app.infra.models import Order, OrderEvent, Webhook, WebhookDelivery
 from app.infra.models.base import utcnow
@@ -25,9 +26,19 @@ from app.services.representations import order_representation, rfc3339
 PUBLISH_BATCH = 500
 
 
-def order_payload(order: Order) -> dict[str, Any]:
-    """The order as the API shows it, for the `data.order` of a webhook delivery."""
-    return order_representation(order)
+def order_payload(order: Order, event: OrderEvent) -> dict[str, Any]:
+    """The order as the API shows it, as of the event, for the `data.order` of a delivery.
+
+    Events are published after the fact (often once the saga is over): an `order.created`
+    delivery must still say `pending`, not the status of the moment it was sent.
+    """
+    payload = order_representation(order)
+    status = status_as_of_event(event.type, event.detail or {}, order.status)
+    payload["status"] = str(status)
+    if status != order.status:
+        payload["failure_reason"] = None  # set only by the failure itself
+        payload["updated_at"] = rfc3339(event.at)
+    return payload
 
 
 def publish_pending_events(
@@ -79,7 +90,10 @@ def publish_pending_events(
                 "id": event.id,
                 "type": event.type,
                 "created_at": rfc3339(event.at),
-                "data": {"order": order_payload(orders[event.order_id]), "detail": event.detail},
+                "data": {
+                    "order": order_payload(orders[event.order_id], event),
+                    "detail": event.detail,
+                },
             },
             separators=(",", ":"),
         )

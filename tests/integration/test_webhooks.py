@@ -165,6 +165,11 @@ def test_a_receiver_that_fails_twice_gets_every_event_in_order_with_valid_signat
         assert verify(hook["secret"], record["headers"]["X-Webhook-Signature"], record["body"])
         assert set(body) == {"id", "type", "created_at", "data"}
         assert body["data"]["order"]["id"] == order_id
+    # Each delivery describes the order as of its event, not as of its (later) sending.
+    status_of = {b["type"]: b["data"]["order"]["status"] for b in bodies}
+    assert status_of["order.created"] == "pending"
+    assert status_of["payment.captured"] == "processing"
+    assert status_of["order.completed"] == "completed"
     # Every try, failed ones included, was signed; a wrong secret never verifies.
     for record in receiver.received:
         assert verify(hook["secret"], record["headers"]["X-Webhook-Signature"], record["body"])

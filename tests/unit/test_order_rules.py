@@ -64,3 +64,14 @@ def test_final_orders_cannot_move():
         check_transition("completed", "cancelled")
     with pytest.raises(InvalidTransition):
         check_transition("failed", "processing")
+
+
+def test_status_as_of_an_event_is_what_the_event_left_the_order_in():
+    from app.domain.orders import status_as_of_event
+
+    assert status_as_of_event("order.created", {}, "completed") == "pending"
+    assert status_as_of_event("payment.captured", {}, "completed") == "processing"
+    assert status_as_of_event("order.failed", {}, "failed") == "failed"
+    assert status_as_of_event("order.cancel_requested", {"status": "pending"}, "cancelled") \
+        == "pending"
+    assert status_as_of_event("order.cancel_requested", {}, "processing") == "processing"
