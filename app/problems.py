@@ -48,7 +48,7 @@ def problem_response(
     body.update(extra)
     response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
     if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="orderprocessing"'
+        response.headers["WWW-Authenticate"] = "Bearer"  # exactly as the contract writes it
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
