@@ -16,7 +16,10 @@ Load comes from `wrk` when installed (apt-get install wrk: it leaves the CPU to 
 else (or with BENCH_LOAD_GENERATOR=threads) from Python threads with keep-alive connections.
 
     .venv/bin/python -m benchmarks --only bench_api [--api-seconds 5] [--api-rounds 3]
-        [--api-connections 32]
+        [--api-connections 32] [--api-floor]
+
+--api-floor adds two runs per round (benchmarks/floor_app.py): the bare insert plus the saga's
+RQ enqueue, and that plus a rate-limit count - the floor any conforming creation stands on.
 """
 
 from __future__ import annotations
@@ -53,6 +56,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--api-connections", type=int, default=32)
     parser.add_argument("--api-threads", type=int, default=None,
                         help="threads per gunicorn worker, both apps (default: gunicorn.conf.py's)")
+    parser.add_argument("--api-floor", action="store_true",
+                        help="also run benchmarks/floor_app.py: the bare insert plus an RQ "
+                             "enqueue, then plus a rate-limit count (what every creation pays)")
 
 
 def _free_port() -> int:
@@ -245,6 +251,14 @@ def run(args) -> dict:
         bare, bare_port = _gunicorn("benchmarks.bare_app:app", {"BARE_DATABASE_URL": database_url},
                                     workdir / "bare.log", threads)
         servers.append(bare)
+        floor = None
+        if getattr(args, "api_floor", False):
+            floor, floor_port = _gunicorn(
+                "benchmarks.floor_app:app",
+                {"BARE_DATABASE_URL": database_url, "FLOOR_REDIS_URL": REDIS_URL},
+                workdir / "floor.log", threads,
+            )
+            servers.append(floor)
         api_url, bare_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{bare_port}"
         json_headers = {"Content-Type": "application/json"}
         key_headers = {"X-API-Key": setup["key"]}
@@ -274,6 +288,12 @@ def run(args) -> dict:
                          key_headers),
             "read_bare": (bare, bare_url + f"/bare/rows/{setup['bare_id']}", "GET", None, {}),
         }
+        if floor is not None:
+            floor_url = f"http://127.0.0.1:{floor_port}"
+            for name, path in (("create_floor_enqueue", "/floor/enqueue"),
+                               ("create_floor_limited", "/floor/limited")):
+                load(floor_url + path, "POST", body, json_headers, 2, connections, workdir)
+                runs[name] = (floor, floor_url + path, "POST", body, json_headers)
         rounds = [
             {
                 name: measured(server, *load_args, seconds, connections, workdir)
@@ -293,6 +313,14 @@ def run(args) -> dict:
         return result[f"{kind}_api"]["requests_per_second"] / max(
             result[f"{kind}_bare"]["requests_per_second"], 0.1)
 
+    floors = {}
+    for name in ("create_floor_enqueue", "create_floor_limited"):
+        if name in rounds[0]:
+            floors[name] = sorted(
+                round(r[name]["requests_per_second"] / max(r["create_bare"]["requests_per_second"],
+                                                           0.1), 3)
+                for r in rounds
+            )
     create_ratios = sorted(ratio(r, "create") for r in rounds)
     read_ratios = sorted(ratio(r, "read") for r in rounds)
     create_ratio, read_ratio = median(create_ratios), median(read_ratios)
@@ -307,6 +335,7 @@ def run(args) -> dict:
         "read_ratio": round(read_ratio, 3),
         "read_ratios": [round(r, 3) for r in read_ratios],
         "create_p99_ms": create_p99,  # the median round's
+        **({"floor_ratios": floors} if floors else {}),
         "goal_met": {
             "create_ratio_at_least_half": create_ratio >= 0.5,
             "read_ratio_at_least_half": read_ratio >= 0.5,
