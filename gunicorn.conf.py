@@ -1,19 +1,30 @@
-"""gunicorn settings: bind, workers, timeouts (TLS and Prometheus hooks live here too)."""
+"""gunicorn settings: bind, workers, timeouts (TLS and Prometheus hooks live here too).
+
+Bind, workers, threads and the access log are the app's settings, from the same load_settings()
+as the app (config.py: ORDERPROCESSING_* env beats the YAML file beats defaults; HOST, PORT and
+WEB_CONCURRENCY are honoured, the prefixed names win). GUNICORN_BIND, for tests and benchmarks,
+overrides the bind. A malformed setting stops gunicorn before it binds, naming the setting.
+"""
 
 import os
+import sys
 
-_host = os.environ.get("HOST", "0.0.0.0")  # noqa: S104 - a server binds all interfaces by default
-_port = os.environ.get("PORT") or os.environ.get("ORDERPROCESSING_SERVER_PORT") or "8000"
-bind = os.environ.get("GUNICORN_BIND", f"{_host}:{_port}")
-workers = int(os.environ.get("WEB_CONCURRENCY", os.environ.get("ORDERPROCESSING_WEB_WORKERS", "2")))
-threads = int(os.environ.get("ORDERPROCESSING_WEB_THREADS", "1"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from config import load_settings as _load_settings  # noqa: E402
+
+_settings = _load_settings()
+_host = _settings["SERVER_HOST"]
+_address = f"[{_host}]" if ":" in _host else _host  # an IPv6 address goes in brackets
+bind = os.environ.get("GUNICORN_BIND") or f"{_address}:{_settings['SERVER_PORT']}"
+workers = _settings["WEB_WORKERS"]
+threads = _settings["WEB_THREADS"]
 worker_class = "sync" if threads == 1 else "gthread"
 # Each worker builds its own app and connection pool: nothing is shared across the fork.
 preload_app = False
 timeout = 30
 graceful_timeout = 30
 keepalive = 5
-accesslog = os.environ.get("ORDERPROCESSING_ACCESS_LOG", None)
+accesslog = _settings["ACCESS_LOG"] or None
 errorlog = "-"
 # Stop slowloris-style header floods at the door.
 limit_request_line = 8190
@@ -21,9 +32,6 @@ limit_request_fields = 100
 
 # --- Prometheus multiprocess mode: every worker writes its metrics under one shared directory ---
 # Set before any worker imports prometheus_client (workers inherit the environment at fork).
-import sys  # noqa: E402
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from app.observability import multiprocess as _prometheus  # noqa: E402
 
 _prometheus_dir = _prometheus.ensure_dir(_prometheus.default_dir())
@@ -46,9 +54,8 @@ def child_exit(server, worker):
 # by it mandatory. ---
 from app.infra.tls import gunicorn_tls_options as _tls_options  # noqa: E402
 from app.infra.tls import harden as _harden_tls  # noqa: E402
-from config import load_settings as _load_settings  # noqa: E402
 
-_tls = _tls_options(_load_settings())
+_tls = _tls_options(_settings)
 if _tls:
     certfile = _tls["certfile"]
     keyfile = _tls["keyfile"]
