@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, g, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from config import PROJECT_ROOT, load_settings
+from config import PROJECT_ROOT, database_connect_url, load_settings
 
 
 def redis_storage_uri(redis_url: str) -> str:
@@ -26,16 +26,19 @@ def flask_config(settings: dict[str, Any]) -> dict[str, Any]:
 
     production = settings["ENV"] == "production"
     secure_cookie = settings["SESSION_COOKIE_SECURE"]
+    # DATABASE_PASSWORD (Vault or env) fills in URLs without a password; DATABASE_URL itself stays
+    # as configured (backups hand the password to pg_dump as PGPASSWORD).
+    password = settings["DATABASE_PASSWORD"]
     return {
         **settings,
         "TESTING": settings["ENV"] == "testing",
         "SECRET_KEY": settings["SECRET_KEY"],
-        "SQLALCHEMY_DATABASE_URI": settings["DATABASE_URL"],
+        "SQLALCHEMY_DATABASE_URI": database_connect_url(settings["DATABASE_URL"], password),
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(
             settings["DATABASE_URL"], settings["DATABASE_POOL_SIZE"]
         ),
         "SQLALCHEMY_BINDS": replica_binds(
-            settings["DATABASE_REPLICA_URL"],
+            database_connect_url(settings["DATABASE_REPLICA_URL"], password),
             engine_options(settings["DATABASE_REPLICA_URL"], settings["DATABASE_POOL_SIZE"]),
         ),
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
@@ -101,6 +104,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
     )
     app.config.from_mapping(flask_config(settings))
+    _init_proxy_fix(app)
     _init_extensions(app)
     _init_secret_refresh(app)
     _init_replica_routing(app)
@@ -108,6 +112,17 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     _init_http_behaviour(app)
     _init_cli(app)
     return app
+
+
+def _init_proxy_fix(app: Flask) -> None:
+    """Behind TRUSTED_PROXY_COUNT reverse proxies, the client address and scheme are the ones the
+    nearest of them saw (X-Forwarded-For / -Proto); with none, those headers are a client's word
+    and ignored: rate limits and audit records use the peer address."""
+    count = app.config["TRUSTED_PROXY_COUNT"]
+    if count > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
 
 
 def _drop_limiter_request_hooks(app: Flask, limiter) -> None:

@@ -166,7 +166,8 @@ def init_metrics(app: Flask) -> None:
             )
         return response
 
-    app.register_blueprint(metrics_blueprint)
+    if app.config["METRICS_ENABLED"]:  # off: /metrics is a 404
+        app.register_blueprint(metrics_blueprint)
 
 
 def _count_created_orders_on_commit() -> None:

@@ -87,3 +87,102 @@ def test_gunicorn_refuses_to_start_on_a_malformed_setting(tmp_path, env, named):
     result, _ = gunicorn_config(tmp_path, env)
     assert result.returncode != 0
     assert named in result.stderr
+
+
+# --- the database password reaches the app's own connections ---
+
+
+def test_the_database_password_setting_is_in_the_engine_url(make_app, postgresql_database_url):
+    from sqlalchemy import make_url, text
+
+    from app.extensions import db
+
+    app = make_app(postgresql_database_url, DATABASE_PASSWORD="db-pass/with@odd:chars")
+    with app.app_context():
+        assert db.engine.url.password == "db-pass/with@odd:chars"
+        assert db.session.execute(text("SELECT 1")).scalar() == 1
+        db.session.remove()
+    # The configured URL is left as given (pg_dump gets the password as PGPASSWORD).
+    assert make_url(app.config["DATABASE_URL"]).password is None
+
+
+def test_a_password_in_the_database_url_is_kept(make_app, postgresql_database_url):
+    from app.extensions import db
+
+    url = postgresql_database_url.replace("postgres@", "postgres:url-password@")
+    app = make_app(url, DATABASE_PASSWORD="setting-password")
+    with app.app_context():
+        assert db.engine.url.password == "url-password"
+
+
+def test_the_database_password_from_vault_is_in_the_engine_url(make_app, postgresql_database_url,
+                                                               vault):
+    from app.extensions import db
+
+    vault.client().secrets.kv.v2.create_or_update_secret(
+        path="orderprocessing-dbpass", mount_point="secret",
+        secret={"database_password": "db-password-from-vault"},
+    )
+    app = make_app(postgresql_database_url, VAULT_ADDR=vault.addr, VAULT_TOKEN="test-root-token",
+                   VAULT_PATH="orderprocessing-dbpass")
+    with app.app_context():
+        assert db.engine.url.password == "db-password-from-vault"
+
+
+# --- METRICS_ENABLED ---
+
+
+def test_metrics_answer_404_when_disabled(make_app, sqlite_database_url):
+    enabled = make_app(sqlite_database_url).test_client()
+    assert enabled.get("/metrics").status_code == 200
+    disabled = make_app(sqlite_database_url, METRICS_ENABLED=False).test_client()
+    assert disabled.get("/metrics").status_code == 404
+    assert disabled.get("/healthz").status_code == 200
+
+
+# --- TRUSTED_PROXY_COUNT: whose X-Forwarded-For is believed ---
+
+PEER = {"REMOTE_ADDR": "10.9.8.7"}
+
+
+def _with_address_echo(app):
+    from flask import request
+
+    from app.observability.client_ip import client_ip
+
+    app.add_url_rule("/_test/address", "test_address",
+                     lambda: {"ip": client_ip(), "scheme": request.scheme})
+    return app.test_client()
+
+
+def test_forwarded_for_is_believed_behind_one_trusted_proxy(make_app, sqlite_database_url):
+    app = make_app(sqlite_database_url, TRUSTED_PROXY_COUNT=1, RATELIMIT_AUTH="2 per minute")
+    client = _with_address_echo(app)
+    seen = client.get("/_test/address", environ_base=PEER, headers={
+        "X-Forwarded-For": "198.51.100.1, 203.0.113.5", "X-Forwarded-Proto": "https"}).json
+    assert seen == {"ip": "203.0.113.5", "scheme": "https"}  # the address our proxy saw
+
+    def attempt(forwarded_for: str, n: int) -> int:
+        return client.post("/api/v1/auth/token", environ_base=PEER,
+                           headers={"X-Forwarded-For": forwarded_for},
+                           json={"username": f"nobody-{n}", "password": "wrong"}).status_code
+
+    # Rate limited per forwarded client: one client's budget does not touch another's.
+    assert [attempt("203.0.113.5", n) for n in range(3)] == [401, 401, 429]
+    assert attempt("203.0.113.6", 3) == 401
+
+
+def test_forwarded_for_is_ignored_without_trusted_proxies(make_app, sqlite_database_url):
+    app = make_app(sqlite_database_url, RATELIMIT_AUTH="2 per minute")
+    client = _with_address_echo(app)
+    seen = client.get("/_test/address", environ_base=PEER, headers={
+        "X-Forwarded-For": "203.0.113.5", "X-Forwarded-Proto": "https"}).json
+    assert seen == {"ip": "10.9.8.7", "scheme": "http"}
+
+    def attempt(forwarded_for: str, n: int) -> int:
+        return client.post("/api/v1/auth/token", environ_base=PEER,
+                           headers={"X-Forwarded-For": forwarded_for},
+                           json={"username": f"nobody-{n}", "password": "wrong"}).status_code
+
+    # A client cannot escape the limit by making up X-Forwarded-For: the peer is counted.
+    assert [attempt(f"203.0.113.{n}", n) for n in range(3)] == [401, 401, 429]
