@@ -186,3 +186,20 @@ def test_forwarded_for_is_ignored_without_trusted_proxies(make_app, sqlite_datab
 
     # A client cannot escape the limit by making up X-Forwarded-For: the peer is counted.
     assert [attempt(f"203.0.113.{n}", n) for n in range(3)] == [401, 401, 429]
+
+
+# --- `make install` leaves the app installed in .venv ---
+
+
+def test_flask_finds_the_app_from_any_directory(tmp_path):
+    """Scripts outside the repo use `.venv/bin/flask --app wsgi ...` (the install is editable)."""
+    environ = {k: v for k, v in os.environ.items()
+               if not k.startswith("ORDERPROCESSING_") and k not in ("PYTHONPATH", "FLASK_APP")}
+    environ["ORDERPROCESSING_INSTANCE_PATH"] = str(tmp_path / "instance")
+    result = subprocess.run(
+        [str(BIN / "flask"), "--app", "wsgi", "--help"], cwd=tmp_path, env=environ,
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    commands = {line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")}
+    assert {"db", "users", "seed-demo", "backup", "check-integrity"} <= commands
