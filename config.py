@@ -85,6 +85,7 @@ DEFAULTS: dict[str, Any] = {
     # A saga that has not progressed for this long is re-driven by the scheduler.
     "SAGA_STUCK_AFTER_SECONDS": 15,
     "SCHEDULER_INTERVAL_SECONDS": 2,
+    "RECONCILE_INTERVAL_SECONDS": 300,  # the scheduler's check-integrity run (0 = never)
     # Saga lease: a worker that stops renewing it (killed) is replaced once it expires.
     "SAGA_LEASE_SECONDS": 10,
     # A saga job with a backlog behind it takes up to this many sagas and drives them together
