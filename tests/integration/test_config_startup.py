@@ -203,3 +203,24 @@ def test_flask_finds_the_app_from_any_directory(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     commands = {line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")}
     assert {"db", "users", "seed-demo", "backup", "check-integrity"} <= commands
+
+
+def test_every_setting_has_a_row_in_the_readme_configuration_table():
+    import re
+
+    from config import DEFAULTS
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Configuration"):readme.index("### Secrets in Vault")]
+    documented = set()
+    for row in section.splitlines():
+        if not row.startswith("| `"):
+            continue
+        names = re.findall(r"`([A-Z_]+)`", row.split("|")[1])
+        full = [n for n in names if not n.startswith("_")]
+        documented.update(full)
+        # `CIRCUIT_BREAKER_FAILURE_THRESHOLD` / `_WINDOW_SECONDS`: the shorthand shares a prefix.
+        for suffix in (n for n in names if n.startswith("_")):
+            documented.update(name for name in DEFAULTS if name.endswith(suffix)
+                              and any(f.startswith(name[: -len(suffix)]) for f in full))
+    assert set(DEFAULTS) - documented == set()
