@@ -1,7 +1,10 @@
 """`python -m worker.scheduler`: periodic jobs, with exactly one effective instance.
 
 Several schedulers may run (two hosts, a deploy overlap): each tick they compete for a short Redis
-lease, and only the holder does the work, so nothing runs twice.
+lease, and only the holder does the work, so nothing runs twice. A tick may outlast the lease (a
+backup takes minutes): while it runs, a heartbeat thread renews the lease every third of it, and
+before each periodic job the leader confirms (and renews) it, so a scheduler that lost the lease
+(paused, cut off from Redis) stops before its next job instead of running beside the new leader.
 """
 
 from __future__ import annotations
@@ -9,8 +12,12 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import threading
 import time
 import uuid
+from collections.abc import Callable
+
+from redis.exceptions import RedisError
 
 from app.factory import create_app
 from app.services import backups, idempotency, outbox, slo, webhooks
@@ -19,6 +26,9 @@ from app.services.recovery import recover_stuck_sagas
 log = logging.getLogger(__name__)
 LEADER_KEY = "scheduler:leader"
 PURGE_EVERY_SECONDS = 600
+# A tick longer than this stops renewing the lease (it is hung, not busy: the longest job, a
+# backup, holds its own lock for at most as long), so another scheduler takes the work over.
+MAX_TICK_SECONDS = 3600
 
 # Renew only if we still hold it; Lua makes check-and-extend one atomic step.
 _RENEW = """
@@ -27,40 +37,124 @@ if redis.call('get', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+# Give it up only if it is still ours.
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+
+class LeaseKeeper:
+    """Renews the leader lease from a thread while a tick runs; knows whether it still holds."""
+
+    def __init__(self, scheduler: Scheduler):
+        self.scheduler = scheduler
+        self.lost = threading.Event()
+        self.stopped = threading.Event()
+        self.started = self.renewed_at = time.monotonic()
+        self.thread = threading.Thread(target=self._beat, name="scheduler-lease", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+    def renew(self) -> bool:
+        """Extend the lease if it is still ours; False (and lost for good) when it is not."""
+        if self.lost.is_set():
+            return False
+        try:
+            renewed = self.scheduler.renew()
+        except RedisError:
+            # Unknown: still ours while the last renewal's lease runs; after that, lost.
+            log.warning("scheduler could not renew its lease", exc_info=True)
+            if time.monotonic() - self.renewed_at >= self.scheduler.lease_seconds:
+                self.lost.set()
+            return not self.lost.is_set()
+        if renewed:
+            self.renewed_at = time.monotonic()
+        else:
+            self.lost.set()
+        return renewed
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(self.scheduler.lease_seconds / 3):
+            if time.monotonic() - self.started > MAX_TICK_SECONDS:
+                log.error(
+                    "scheduler tick is hung; no longer renewing the lease",
+                    extra={"seconds": round(time.monotonic() - self.started)},
+                )
+                return
+            if not self.renew():
+                log.warning("scheduler lost its lease during a tick")
+                return
 
 
 class Scheduler:
-    def __init__(self, app, interval: float):
+    def __init__(self, app, interval: float, lease_seconds: float | None = None):
         self.app = app
         self.interval = interval
         self.identity = uuid.uuid4().hex
         self.redis = app.extensions["redis"]
-        self.lease_ms = int(max(interval * 5, 10) * 1000)
+        self.lease_seconds = lease_seconds or max(interval * 5, 10)
+        self.lease_ms = int(self.lease_seconds * 1000)
         self.stopping = False
         self.key = app.config["QUEUE_PREFIX"] + LEADER_KEY
 
     def is_leader(self) -> bool:
         if self.redis.set(self.key, self.identity, nx=True, px=self.lease_ms):
             return True
+        return self.renew()
+
+    def renew(self) -> bool:
+        """Extend our lease; False if another scheduler holds it (or nobody does)."""
         return bool(self.redis.eval(_RENEW, 1, self.key, self.identity, self.lease_ms))
 
+    def release(self) -> None:
+        """Give the lease up (stopping), so another scheduler takes over at its next tick."""
+        try:
+            self.redis.eval(_RELEASE, 1, self.key, self.identity)
+        except RedisError:
+            log.warning("scheduler could not release its lease; it expires on its own")
+
+    def jobs(self) -> list[tuple[str, Callable[[], object]]]:
+        """The periodic jobs of one tick, in order."""
+        return [
+            ("stuck-saga recovery", self.recover_stuck_sagas),
+            ("outbox and webhook retries", self.relay_events),
+            ("backup", lambda: backups.backup_if_due(self.redis)),  # no-op unless configured
+            ("idempotency purge", self.purge_idempotency_keys_if_due),
+            ("SLO evaluation", slo.evaluate_and_store),  # SLIs, budgets, burn-rate alerts
+        ]
+
     def tick(self) -> None:
-        """One round of every periodic task (only on the leader)."""
+        """One round of every periodic task (only on the leader, and only while it leads)."""
         if not self.is_leader():
             return
+        with LeaseKeeper(self) as lease, self.app.app_context():
+            for name, job in self.jobs():
+                if not lease.renew():
+                    log.warning("scheduler lost its lease; stopping before %s", name)
+                    return
+                job()
+
+    def recover_stuck_sagas(self) -> None:
         queue = self.app.extensions["job_queue"]
-        with self.app.app_context():
-            recovered = recover_stuck_sagas(queue, self.app.config["SAGA_STUCK_AFTER_SECONDS"])
-            if recovered:
-                log.info("re-queued stuck sagas", extra={"count": len(recovered)})
-            # The outbox relay for events no saga job published (cancel requests, crashes).
-            targets = dict.fromkeys(outbox.publish_pending_events())
-            targets.update(dict.fromkeys(webhooks.due_targets()))
-            if targets:
-                queue.enqueue_webhook_deliveries(list(targets))
-            backups.backup_if_due(self.redis)  # no-op unless BACKUP_INTERVAL_SECONDS > 0
-            self.purge_idempotency_keys_if_due()
-            slo.evaluate_and_store()  # SLIs, budgets and burn-rate alerts for /slo (every 10 s)
+        recovered = recover_stuck_sagas(queue, self.app.config["SAGA_STUCK_AFTER_SECONDS"])
+        if recovered:
+            log.info("re-queued stuck sagas", extra={"count": len(recovered)})
+
+    def relay_events(self) -> None:
+        """The outbox relay for events no saga job published (cancel requests, crashes)."""
+        targets = dict.fromkeys(outbox.publish_pending_events())
+        targets.update(dict.fromkeys(webhooks.due_targets()))
+        if targets:
+            self.app.extensions["job_queue"].enqueue_webhook_deliveries(list(targets))
 
     def purge_idempotency_keys_if_due(self) -> None:
         """Delete Idempotency-Key records past their 24 h, at most once per PURGE_EVERY_SECONDS."""
@@ -71,7 +165,8 @@ class Scheduler:
                 log.info("purged expired idempotency keys", extra={"count": purged})
 
     def run(self) -> None:
-        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
         log.info("scheduler starting", extra={"interval": self.interval})
         while not self.stopping:
             started = time.monotonic()
@@ -80,6 +175,7 @@ class Scheduler:
             except Exception:  # noqa: BLE001 - a failed tick (Redis/DB blip) must not kill it
                 log.exception("scheduler tick failed")
             time.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+        self.release()
 
 
 def main(argv: list[str] | None = None) -> None:
