@@ -20,12 +20,17 @@ from collections.abc import Callable
 from redis.exceptions import RedisError
 
 from app.factory import create_app
+from app.observability.metrics import record_integrity_check
 from app.services import backups, idempotency, outbox, slo, webhooks
+from app.services.integrity import check_integrity
 from app.services.recovery import recover_stuck_sagas
 
 log = logging.getLogger(__name__)
 LEADER_KEY = "scheduler:leader"
 PURGE_EVERY_SECONDS = 600
+RECONCILE_MARKER = "scheduler:reconcile"
+# Disagreements logged per reconciliation; a systematic fault would otherwise flood the log.
+RECONCILE_LOG_LIMIT = 50
 # A tick longer than this stops renewing the lease (it is hung, not busy: the longest job, a
 # backup, holds its own lock for at most as long), so another scheduler takes the work over.
 MAX_TICK_SECONDS = 3600
@@ -130,6 +135,7 @@ class Scheduler:
             ("backup", lambda: backups.backup_if_due(self.redis)),  # no-op unless configured
             ("idempotency purge", self.purge_idempotency_keys_if_due),
             ("SLO evaluation", slo.evaluate_and_store),  # SLIs, budgets, burn-rate alerts
+            ("reconciliation", self.reconcile_if_due),  # check-integrity, every few minutes
         ]
 
     def tick(self) -> None:
@@ -163,6 +169,31 @@ class Scheduler:
             purged = idempotency.purge_expired()
             if purged:
                 log.info("purged expired idempotency keys", extra={"count": purged})
+
+    def reconcile_if_due(self) -> list[str] | None:
+        """Run check-integrity at most once per RECONCILE_INTERVAL_SECONDS (0 = never): log each
+        disagreement, keep their number and the time for /metrics; the disagreements, or None."""
+        every = int(self.app.config["RECONCILE_INTERVAL_SECONDS"])
+        prefix = self.app.config["QUEUE_PREFIX"]
+        if every <= 0 or not self.redis.set(prefix + RECONCILE_MARKER, "1", nx=True, ex=every):
+            return None
+        started = time.monotonic()
+        problems = check_integrity()
+        seconds = time.monotonic() - started
+        for problem in problems[:RECONCILE_LOG_LIMIT]:
+            log.warning("integrity disagreement: %s", problem)
+        if len(problems) > RECONCILE_LOG_LIMIT:
+            log.warning(
+                "%d more integrity disagreements; `flask --app wsgi check-integrity` lists all",
+                len(problems) - RECONCILE_LOG_LIMIT,
+            )
+        # Exported for three periods: if the check stops running, its last number fades away.
+        record_integrity_check(self.redis, prefix, len(problems), seconds, max(3 * every, 60))
+        log.info(
+            "reconciliation finished",
+            extra={"discrepancies": len(problems), "seconds": round(seconds, 3)},
+        )
+        return problems
 
     def run(self) -> None:
         if threading.current_thread() is threading.main_thread():

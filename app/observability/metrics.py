@@ -74,6 +74,8 @@ WEBHOOK_DELIVERIES = Counter(
 )
 
 BREAKER_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+# The scheduler's last check-integrity run, kept in Redis (the scheduler is not scraped).
+INTEGRITY_CHECK_KEY = "scheduler:integrity-check"
 UNMATCHED_ENDPOINT = "<unmatched>"
 
 metrics_blueprint = Blueprint("metrics", __name__)
@@ -112,6 +114,25 @@ def record_order_final(status: str, reason: str | None, seconds: float | None) -
         ORDERS_CANCELLED.inc()
     if seconds is not None:
         ORDER_PROCESSING.observe(max(seconds, 0.0))
+
+
+def record_integrity_check(
+    redis_client, prefix: str, discrepancies: int, seconds: float, keep_seconds: int
+) -> None:
+    """The scheduler's reconciliation: how many disagreements, when, how long it took; /metrics
+    exports it for `keep_seconds` (gone afterwards, so a stopped check cannot alert forever)."""
+    key = prefix + INTEGRITY_CHECK_KEY
+    pipe = redis_client.pipeline()
+    pipe.hset(
+        key,
+        mapping={
+            "discrepancies": discrepancies,
+            "finished_at": round(time.time(), 3),
+            "seconds": round(seconds, 3),
+        },
+    )
+    pipe.expire(key, keep_seconds)
+    pipe.execute()
 
 
 # --- the Flask side ---
@@ -240,6 +261,7 @@ class LiveStateCollector:
             ]
             workers.add_metric([], len(alive))
             breakers = self._breaker_states(connection)
+            integrity = connection.hgetall(prefix + INTEGRITY_CHECK_KEY)
         except Exception as exc:  # noqa: BLE001 - a scrape must answer even with Redis down
             log.warning("metrics: Redis unavailable", extra={"error": type(exc).__name__})
             up.add_metric([], 0)
@@ -251,6 +273,26 @@ class LiveStateCollector:
         yield workers
         if breakers is not None:
             yield breakers
+        yield from self._integrity_check(integrity)
+
+    @staticmethod
+    def _integrity_check(fields: dict):
+        """The scheduler's last check-integrity run (nothing until one ran recently)."""
+        values = {k.decode() if isinstance(k, bytes) else k: v for k, v in fields.items()}
+        gauges = (
+            ("integrity_discrepancies", "discrepancies",
+             "Disagreements between stock, orders, payments and refunds found by the scheduler's "
+             "last check-integrity run"),
+            ("integrity_check_last_run_timestamp_seconds", "finished_at",
+             "When the scheduler's last check-integrity run finished (Unix time)"),
+            ("integrity_check_duration_seconds", "seconds",
+             "How long the scheduler's last check-integrity run took"),
+        )
+        for name, field, description in gauges:
+            if field in values:
+                family = GaugeMetricFamily(name, description)
+                family.add_metric([], float(values[field]))
+                yield family
 
     def _breaker_states(self, connection):
         try:
