@@ -70,6 +70,16 @@ OPERATIONS_ALERTS = (
         "Orders have made no saga progress for longer than SAGA_STUCK_AFTER_SECONDS.",
     ),
     (
+        "IntegrityDiscrepancies",
+        "integrity_discrepancies > 0",
+        "10m",
+        "ticket",
+        "stuck-sagas",
+        "Stock, orders, payments or refunds disagree: the scheduler's check-integrity run found "
+        "discrepancies. Its log lists each (so does `flask --app wsgi check-integrity`); most "
+        "come from sagas that stopped half-way.",
+    ),
+    (
         "QueueBacklog",
         'sum(rq_queue_depth{queue="sagas"}) > 100',
         "10m",
