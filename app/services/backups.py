@@ -26,6 +26,7 @@ from app.infra import snapshots
 from app.infra.snapshots import Progress, SnapshotError
 from app.services import audit
 from app.services.audit import SYSTEM, Actor
+from config import database_connect_url
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
@@ -76,9 +77,16 @@ def default_backup_path() -> Path:
     return backup_dir() / f"backup-{stamp}"
 
 
+def _database_url() -> str:
+    """The database as the app connects to it: DATABASE_PASSWORD (Vault or the environment) filled
+    into a URL that has none. The dump and restore tools get it as PGPASSWORD, never on argv."""
+    config = current_app.config
+    return database_connect_url(config["DATABASE_URL"], config["DATABASE_PASSWORD"])
+
+
 def take_backup(path: Path | None = None, progress: Progress = _quiet) -> dict[str, Any]:
     """Snapshot every table of the configured database into `path`; returns the manifest."""
-    url = current_app.config["DATABASE_URL"]
+    url = _database_url()
     backend = snapshots.backend_of(url)
     path = Path(path) if path else default_backup_path()
     if path.exists() and any(path.iterdir()):
@@ -145,7 +153,7 @@ def restore_backup(
 ) -> RestoreReport:
     """Replace the configured database with the backup at `path`, then verify it."""
     path = Path(path)
-    url = current_app.config["DATABASE_URL"]
+    url = _database_url()
     backend = snapshots.backend_of(url)
     manifest = read_manifest(path)
     if manifest["database"] != backend:
@@ -197,7 +205,7 @@ def _restore_sqlite(data_file: Path, target: Path, progress: Progress) -> None:
 def verify_restore(path: Path, manifest: dict[str, Any], progress: Progress) -> RestoreReport:
     """Compare the database with the manifest (counts, checksums) and run check-integrity."""
     progress("verifying row counts and checksums")
-    with snapshots.connect(current_app.config["DATABASE_URL"]) as connection:
+    with snapshots.connect(_database_url()) as connection:
         found = snapshots.fingerprints(connection)
         revision = snapshots.schema_revision(found, connection)
     expected = manifest["tables"]

@@ -196,3 +196,16 @@ def test_scheduler_takes_backups_on_its_cadence_and_keeps_only_the_retention(mak
             time.sleep(0.01)
     kept = backups.finished_backups(tmp_path / "backups")
     assert len(kept) == 2
+
+
+def test_backups_connect_with_the_database_password_the_app_uses(make_app,
+                                                                 postgresql_database_url):
+    """DATABASE_PASSWORD (from Vault or the environment) reaches the dump and restore tools as
+    PGPASSWORD when the URL carries none - never on a command line."""
+    from sqlalchemy.engine import make_url
+
+    app = make_app(postgresql_database_url, DATABASE_PASSWORD="from-vault-1234")
+    with app.app_context():
+        url = backups._database_url()
+    assert make_url(url).password == "from-vault-1234"
+    assert snapshots.libpq_env(url)["PGPASSWORD"] == "from-vault-1234"
