@@ -44,6 +44,8 @@ class FailedJob:
     error: str
     failed_at: dt.datetime | None
     args: tuple
+    # Its state now when that is no longer "failed" (queued again by the saga recovery, say).
+    status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,17 +65,43 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
     return value
 
 
-def _error_of(job: Job) -> str:
-    try:
-        result = job.latest_result()
-        if result is not None and result.exc_string:
-            text = result.exc_string
-        else:
-            text = job.exc_info or ""
-    except Exception:  # noqa: BLE001 - an unreadable result must not break the page
-        text = job.exc_info or ""
+# Lines of a traceback that never help on the page: SQLAlchemy's link, the statement and its
+# parameters (customer data), and frames (file paths).
+_NOISE = ("(Background on this error at:", "[SQL:", "[parameters:", "File \"")
+ERROR_SUMMARY_CHARS = 300
+
+
+def error_summary(text: str | None, limit: int = ERROR_SUMMARY_CHARS) -> str:
+    """The exception type and message of a traceback (its last exception), without file paths.
+
+    The last line of a traceback is often not the error: SQLAlchemy ends with a "Background on
+    this error" link, and a message may run over several lines. So: the first unindented line
+    after the last "Traceback" header, plus its indented continuation lines; text that is no
+    traceback (RQ's own notes) is kept as it is. Truncated to `limit` characters.
+    """
     lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else "(no error recorded)"
+    starts = [i for i, ln in enumerate(lines) if ln.startswith("Traceback (most recent call")]
+    if starts:
+        rest = lines[starts[-1] + 1:]
+        first = next((i for i, ln in enumerate(rest) if not ln[0].isspace()), len(rest))
+        lines = rest[first:]
+    kept = [ln.strip() for ln in lines if not ln.strip().startswith(_NOISE)]
+    summary = " ".join(kept)
+    if not summary:
+        return "(no error recorded)"
+    return summary if len(summary) <= limit else summary[: limit - 1].rstrip() + "…"
+
+
+def _failure_of(job: Job) -> tuple[str, dt.datetime | None]:
+    """The newest failure's traceback and time (the job itself may have been queued again)."""
+    try:
+        results = job.results()  # newest first
+    except Exception:  # noqa: BLE001 - an unreadable result must not break the page
+        results = []
+    for result in results:
+        if result.type == result.Type.FAILED:
+            return result.exc_string or "", _aware(result.created_at)
+    return "", None  # its results expired (RQ keeps them for the failure TTL)
 
 
 class QueueAdmin:
@@ -127,22 +155,32 @@ class QueueAdmin:
         return FailedJobRegistry(queue=self.queue(name))
 
     def failed_jobs(self, name: str, limit: int = 50) -> list[FailedJob]:
+        """The newest `limit` failed jobs of a queue, newest first."""
         registry = self._registry(name)
-        ids = registry.get_job_ids(0, limit - 1)
+        # The registry's score is the failure second + the job's failure TTL: highest first is
+        # newest first (to the second) while a queue's jobs share their TTL, as ours do; the page
+        # is then sorted by the failure results' millisecond times.
+        ids = registry.get_job_ids(0, limit - 1, desc=True)
         jobs = []
         for job in Job.fetch_many(ids, connection=self.connection):
             if job is None:
                 continue
+            exc_string, failed_at = _failure_of(job)
+            status = str(getattr(job.get_status(refresh=False), "value", "") or "")
             jobs.append(
                 FailedJob(
                     id=job.id,
                     description=job.description or job.func_name,
-                    error=_error_of(job),
-                    failed_at=_aware(job.ended_at),
+                    error=error_summary(exc_string),
+                    # A job queued again under its id (the saga recovery does that) has lost
+                    # ended_at; its failure result still has the time.
+                    failed_at=failed_at or _aware(job.ended_at),
                     args=tuple(job.args or ()),
+                    status=status if status and status != "failed" else None,
                 )
             )
-        return jobs
+        epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
+        return sorted(jobs, key=lambda j: j.failed_at or epoch, reverse=True)
 
     def failed_job_ids(self, name: str) -> list[str]:
         return self._registry(name).get_job_ids()

@@ -18,6 +18,7 @@ QUEUE_ACTIONS = {
     "requeue": "Requeue failed jobs",
     "delete": "Delete failed jobs",
 }
+FAILED_JOBS_SHOWN = 50  # per queue, newest first
 
 
 @web.get("/queues")
@@ -26,12 +27,14 @@ def queue_list():
     admin = dashboard.queue_admin()
     try:
         overview = dashboard.queue_overview()
-        failed = {name: admin.failed_jobs(name) for name in ALL_QUEUES}
+        failed = {name: admin.failed_jobs(name, FAILED_JOBS_SHOWN) for name in ALL_QUEUES}
         workers = admin.workers()
     except Exception:  # noqa: BLE001 - Redis down: say so instead of a 500
         overview, failed, workers = None, {}, []
+    failed_total = {q["name"]: q["failed"] for q in overview["queues"]} if overview else {}
     return render_template(
-        "queues/list.html", overview=overview, failed=failed, workers=workers
+        "queues/list.html", overview=overview, failed=failed, workers=workers,
+        failed_total=failed_total,
     )
 
 

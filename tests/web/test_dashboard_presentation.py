@@ -1,0 +1,75 @@
+"""What the operations pages say about failures and stalls: findings of the dashboard audit.
+
+Failed jobs show their exception (newest first, counted), queues without a worker are not
+"running", the newest failures are the ones that failed last, a final order's unrun steps say so,
+and a date range that ends before it starts is refused with a message.
+"""
+
+from __future__ import annotations
+
+import re
+
+import psycopg
+import sqlalchemy.exc
+
+from tests.helpers import drain_queues
+from tests.web.dashboard_support import staff_client
+
+REFUSED = 'connection failed: connection to server at "127.0.0.1", port 5432 failed: refused'
+
+
+def refuse_database(n: int) -> None:
+    """A job that fails like a saga job during a database outage (run by the real worker)."""
+    try:
+        raise psycopg.OperationalError(REFUSED)
+    except psycopg.OperationalError as exc:
+        raise sqlalchemy.exc.OperationalError(None, None, exc) from exc
+
+
+def _fail(app, queue: str, job_ids: list[str]) -> None:
+    with app.app_context():
+        rq_queue = app.extensions["job_queue"].queue(queue)
+        for n, job_id in enumerate(job_ids):
+            rq_queue.enqueue(f"{__name__}.refuse_database", n, job_id=job_id)
+    drain_queues(app)
+
+
+def test_failed_jobs_show_the_exception_newest_first_and_how_many_are_not_shown(sqlite_app):
+    # Ids sort like their failure order: jobs failing within one second share a registry score.
+    job_ids = [f"refused-{n:03d}" for n in range(51)]
+    _fail(sqlite_app, "default", job_ids)
+    viewer = staff_client(sqlite_app, "viewer")
+
+    page = viewer.get("/queues").get_data(as_text=True)
+
+    assert (
+        "sqlalchemy.exc.OperationalError: (psycopg.OperationalError) connection failed: "
+        "connection to server at &#34;127.0.0.1&#34;, port 5432 failed: refused"
+    ) in page
+    assert "Background on this error" not in page and 'File "' not in page
+    assert "showing the newest 50 of 51" in page
+    shown = re.findall(r"<code>(refused-\d+)</code>", page)
+    assert shown == job_ids[:0:-1]  # newest first; the oldest one is left out
+
+
+def test_a_failed_job_queued_again_keeps_its_failure_time_or_says_unknown(sqlite_app):
+    from rq.results import Result
+
+    queue = sqlite_app.extensions["job_queue"]
+    job_id = queue.saga_job_id("ord_gone")
+    _fail(sqlite_app, "sagas", [job_id])
+    # The saga recovery queues the order's saga again under the same job id: RQ's new job has
+    # no ended_at, but the failure result keeps the time.
+    with sqlite_app.app_context():
+        assert queue.enqueue_sagas(["ord_gone"]) == 1
+    viewer = staff_client(sqlite_app, "viewer")
+
+    page = viewer.get("/queues").get_data(as_text=True)
+    row = page[page.index(f"<code>{job_id}</code>"):].split("</tr>")[0]
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", row), row
+    assert "queued again since · now queued" in row
+
+    with sqlite_app.app_context():
+        sqlite_app.extensions["redis"].delete(Result.get_key(job_id))
+    row = viewer.get("/queues").get_data(as_text=True).split(f"<code>{job_id}</code>")[1]
+    assert "unknown" in row.split("</tr>")[0]
