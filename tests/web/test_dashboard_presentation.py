@@ -13,7 +13,7 @@ import psycopg
 import sqlalchemy.exc
 
 from tests.helpers import drain_queues
-from tests.web.dashboard_support import staff_client
+from tests.web.dashboard_support import place, shop, staff_client
 
 REFUSED = 'connection failed: connection to server at "127.0.0.1", port 5432 failed: refused'
 
@@ -73,3 +73,38 @@ def test_a_failed_job_queued_again_keeps_its_failure_time_or_says_unknown(sqlite
         sqlite_app.extensions["redis"].delete(Result.get_key(job_id))
     row = viewer.get("/queues").get_data(as_text=True).split(f"<code>{job_id}</code>")[1]
     assert "unknown" in row.split("</tr>")[0]
+
+
+def test_waiting_jobs_without_a_worker_raise_a_warning_instead_of_running_badges(sqlite_app):
+    from rq import Worker
+
+    from app.infra.queue import ALL_QUEUES, WEBHOOK_QUEUE
+
+    api, _, headers = shop(sqlite_app)
+    place(api, headers)  # its saga job waits: no worker runs in this test
+    viewer = staff_client(sqlite_app, "viewer")
+
+    for path in ("/", "/queues"):
+        page = viewer.get(path).get_data(as_text=True)
+        assert "No workers: 1 job waiting." in page, path
+        assert ">running</span>" not in page and ">no worker</span>" in page, path
+
+    with sqlite_app.app_context():
+        connection = sqlite_app.extensions["redis"]
+        queue = sqlite_app.extensions["job_queue"].queue  # the app's own (prefixed) queues
+        webhooks_only = Worker([queue(WEBHOOK_QUEUE)], connection=connection, name="wh-only")
+        everything = Worker([queue(q) for q in ALL_QUEUES], connection=connection, name="all")
+        webhooks_only.register_birth()
+        try:
+            page = viewer.get("/queues").get_data(as_text=True)
+            assert "No worker takes sagas: 1 job waiting." in page
+            everything.register_birth()
+            try:
+                for path in ("/", "/queues"):
+                    page = viewer.get(path).get_data(as_text=True)
+                    assert "job waiting" not in page and ">no worker</span>" not in page, path
+                    assert page.count(">running</span>") == len(ALL_QUEUES), path
+            finally:
+                everything.register_death()
+        finally:
+            webhooks_only.register_death()
