@@ -7,6 +7,7 @@ and a date range that ends before it starts is refused with a message.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import psycopg
@@ -108,3 +109,30 @@ def test_waiting_jobs_without_a_worker_raise_a_warning_instead_of_running_badges
                 everything.register_death()
         finally:
             webhooks_only.register_death()
+
+
+def test_newest_failures_are_ordered_by_when_they_failed(app):
+    from sqlalchemy import update
+
+    from app.extensions import db
+    from app.infra.models import Order
+    from app.infra.models.base import utcnow
+
+    api, _, headers = shop(app)
+    placed_first = place(api, headers, token="tok_chargeDeclined")
+    placed_last = place(api, headers, token="tok_chargeDeclined")
+    drain_queues(app)
+    with app.app_context():
+        # The order placed first failed last (its payment was retried for longer, say).
+        now = utcnow()
+        hour_ago = now - dt.timedelta(hours=1)
+        for order_id, failed_at in ((placed_first, now), (placed_last, hour_ago)):
+            db.session.execute(
+                update(Order).where(Order.id == order_id).values(finished_at=failed_at)
+            )
+        db.session.commit()
+    viewer = staff_client(app, "viewer")
+
+    newest = viewer.get("/").get_data(as_text=True).split("Newest failures")[1]
+
+    assert newest.index(placed_first) < newest.index(placed_last)
