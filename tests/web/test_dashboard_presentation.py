@@ -136,3 +136,18 @@ def test_newest_failures_are_ordered_by_when_they_failed(app):
     newest = viewer.get("/").get_data(as_text=True).split("Newest failures")[1]
 
     assert newest.index(placed_first) < newest.index(placed_last)
+
+
+def test_a_failed_orders_steps_that_never_ran_say_not_run(sqlite_app):
+    api, _, headers = shop(sqlite_app)
+    declined = place(api, headers, token="tok_chargeDeclined")
+    drain_queues(sqlite_app)
+    viewer = staff_client(sqlite_app, "viewer")
+
+    steps = viewer.get(f"/orders/{declined}").get_data(as_text=True).split("Saga steps")[1]
+    steps = steps.split("</ol>")[0]
+
+    for name in ("create_shipment", "complete"):
+        assert re.search(rf'badge not-run">not run</span> <strong>{name}</strong>', steps), name
+    assert ">pending</span>" not in steps and "0 attempt(s)" not in steps
+    assert re.search(r'badge failed">failed</span> <strong>capture_payment</strong>', steps)
