@@ -143,7 +143,11 @@ def _init_extensions(app: Flask) -> None:
     from app.auth.setup import init_auth
     from app.extensions import cache, csrf, db, limiter, migrate
     from app.infra import models  # noqa: F401  (registers the tables)
-    from app.infra.database import configure_sqlite, ping_idle_connections
+    from app.infra.database import (
+        configure_sqlite,
+        password_from_config,
+        ping_idle_connections,
+    )
     from app.infra.providers import SimulatedPaymentProvider, SimulatedShippingProvider
     from app.infra.queue import RqJobQueue
     from app.infra.redis_client import connect
@@ -157,8 +161,10 @@ def _init_extensions(app: Flask) -> None:
     init_auth(app)
     with app.app_context():
         configure_sqlite(db.engine)
-        for engine in db.engines.values():
+        for bind, engine in db.engines.items():
             ping_idle_connections(engine)
+            url_setting = "DATABASE_REPLICA_URL" if bind == "replica" else "DATABASE_URL"
+            password_from_config(engine, app.config, url_setting)
 
     redis_client = connect(app.config["REDIS_URL"])
     app.extensions["redis"] = redis_client

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from flask import current_app
 from rq import Queue, SimpleWorker
 from sqlalchemy import event
 
@@ -36,6 +37,10 @@ class AppWorker(PausableQueuesMixin, SimpleWorker):
                 raise TypeError(f"{queue} is not an rq Queue")
 
     def execute_job(self, job, queue):
+        # Vault rotations reach workers too (checked every VAULT_REFRESH_SECONDS, between jobs).
+        refresher = current_app.extensions.get("secret_refresher")
+        if refresher is not None:
+            refresher.maybe_refresh()
         try:
             return super().execute_job(job, queue)
         finally:

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import event, exc
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 # A pooled connection idle at least this long is pinged before it is handed out.
 IDLE_PING_SECONDS = 1.0
@@ -30,6 +30,23 @@ def engine_options(database_url: str, pool_size: int) -> dict[str, Any]:
         "pool_recycle": 1800,
         "connect_args": {"connect_timeout": 3},
     }
+
+
+def password_from_config(engine: Engine, config, url_setting: str = "DATABASE_URL") -> None:
+    """New connections log in with config["DATABASE_PASSWORD"] as it is when they connect.
+
+    A rotated database password (re-read from Vault by the process's SecretRefresher) then takes
+    effect without a restart: open connections keep their session (PostgreSQL does not end them
+    when a password changes) and every new one uses the new password. A password written in the
+    configured URL itself (`url_setting`) stays as it is.
+    """
+    if engine.dialect.name != "postgresql" or make_url(config[url_setting]).password:
+        return
+
+    @event.listens_for(engine, "do_connect")
+    def _current_password(_dialect, _record, _cargs, cparams):
+        if config.get("DATABASE_PASSWORD"):
+            cparams["password"] = config["DATABASE_PASSWORD"]
 
 
 def ping_idle_connections(engine: Engine) -> None:

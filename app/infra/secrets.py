@@ -144,9 +144,10 @@ def load_secrets(settings: dict[str, Any]) -> dict[str, Any]:
 
 # --- rotation: Vault is re-read every VAULT_REFRESH_SECONDS when its KV version changes ---
 
-# Applied at once on rotation; the rest (webhook master key, database password) need a restart:
-# changing them under running code would break decryption or pooled connections.
-LIVE_SECRETS = ("SECRET_KEY", "JWT_SIGNING_KEY")
+# Applied at once on rotation (the database password by new connections: see
+# infra.database.password_from_config). The webhook master key needs a restart: the webhook
+# secrets stored under it must be re-encrypted first, or deliveries could no longer sign.
+LIVE_SECRETS = ("SECRET_KEY", "JWT_SIGNING_KEY", "DATABASE_PASSWORD")
 
 
 def previous_keys(value: Any) -> list[str]:
@@ -220,7 +221,7 @@ class SecretRefresher:
                 continue
             if name == "JWT_SIGNING_KEY":
                 self.retired[config[name]] = now + config["JWT_TTL_SECONDS"]
-            else:
+            elif name == "SECRET_KEY":
                 config["SECRET_KEY_FALLBACKS"] = [config[name]]
             config[name] = value
             changed.append(name)

@@ -103,6 +103,51 @@ def test_a_running_process_keeps_the_replaced_key_only_for_the_token_lifetime(
     assert app.config["JWT_PREVIOUS_SIGNING_KEYS"] == []
 
 
+def test_a_rotated_database_password_reaches_new_connections_of_web_and_worker(
+    make_app, postgresql_database_url, vault, vault_path
+):
+    """The password changed in Vault is picked up by a worker between jobs and used by every new
+    connection from then on, without a restart (the local PostgreSQL trusts any password, so the
+    password each new connection presents is what is checked)."""
+    from sqlalchemy import event
+
+    from app.extensions import db
+    from tests.helpers import drain_queues
+
+    vault.client().secrets.kv.v2.create_or_update_secret(
+        path=vault_path, secret={**INITIAL, "database_password": "db-pass-" + "1" * 24},
+        mount_point="secret",
+    )
+    app = vault_app(make_app, postgresql_database_url, vault, vault_path)
+    presented = []
+    with app.app_context():
+        event.listen(db.engine, "do_connect",
+                     lambda _d, _r, _a, cparams: presented.append(cparams.get("password")))
+        db.engine.dispose()
+        db.session.execute(text_select_one())
+        db.session.remove()
+    assert presented == ["db-pass-" + "1" * 24]
+
+    vault.client().secrets.kv.v2.create_or_update_secret(
+        path=vault_path, secret={**INITIAL, "database_password": "db-pass-" + "2" * 24},
+        mount_point="secret",
+    )
+    app.extensions["job_queue"].queue("default").enqueue("worker.jobs.noop")
+    drain_queues(app)  # the worker checks Vault before the job (VAULT_REFRESH_SECONDS=0)
+    assert app.config["DATABASE_PASSWORD"] == "db-pass-" + "2" * 24
+    with app.app_context():
+        db.engine.dispose()
+        db.session.execute(text_select_one())
+        db.session.remove()
+    assert presented[-1] == "db-pass-" + "2" * 24
+
+
+def text_select_one():
+    from sqlalchemy import text
+
+    return text("SELECT 1")
+
+
 def test_rotated_api_key_overlaps_then_only_the_new_key_works(client, app):
     admin = admin_headers(app, client)
     merchant_id, old_headers = merchant_with_key(client, admin)
