@@ -151,3 +151,16 @@ def test_a_failed_orders_steps_that_never_ran_say_not_run(sqlite_app):
         assert re.search(rf'badge not-run">not run</span> <strong>{name}</strong>', steps), name
     assert ">pending</span>" not in steps and "0 attempt(s)" not in steps
     assert re.search(r'badge failed">failed</span> <strong>capture_payment</strong>', steps)
+
+
+def test_a_date_range_that_ends_before_it_starts_is_refused_with_a_message(sqlite_app):
+    viewer = staff_client(sqlite_app, "viewer")
+
+    response = viewer.get("/orders?created_from=2026-11-20&created_to=2026-11-01")
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "To (UTC, inclusive): is before From (2026-11-20)" in page
+    assert "From (UTC)" in page
+    same_day = viewer.get("/orders?created_from=2026-11-20&created_to=2026-11-20")
+    assert same_day.status_code == 200
