@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 # Minimum length of each secret in production; shorter ones are refused at start-up.
 MIN_SECRET_LENGTH = {"SECRET_KEY": 32, "JWT_SIGNING_KEY": 32, "WEBHOOK_MASTER_KEY": 32}
 KNOWN_WEAK = {"changeme", "secret", "password", "dev", "development", "test"}
+MIN_DISTINCT_CHARACTERS = 8
 VAULT_KEYS = {name: name.lower() for name in SECRET_NAMES}
 
 
@@ -102,7 +103,11 @@ def validate_secrets(values: dict[str, Any]) -> None:
         value = values.get(name) or ""
         if not value:
             problems.append(f"{name} is missing")
-        elif len(value) < minimum or value.lower() in KNOWN_WEAK:
+        elif (
+            len(value) < minimum
+            or value.lower() in KNOWN_WEAK
+            or len(set(value)) < MIN_DISTINCT_CHARACTERS  # "aaaa...": long, but no secret
+        ):
             problems.append(f"{name} is too weak (at least {minimum} random characters)")
     if problems:
         raise ConfigError(

@@ -6,9 +6,9 @@ from app.infra.secrets import load_secrets
 from config import ConfigError, load_settings
 
 STRONG = {
-    "secret_key": "k" * 48,
-    "jwt_signing_key": "j" * 48,
-    "webhook_master_key": "w" * 48,
+    "secret_key": "k" * 40 + "-strong-1",
+    "jwt_signing_key": "j" * 40 + "-strong-2",
+    "webhook_master_key": "w" * 40 + "-strong-3",
     "database_password": "db-password-from-vault",
 }
 
@@ -30,8 +30,8 @@ def test_secrets_are_read_from_vault_kv2(vault, tmp_path):
         path="orderprocessing-test", secret=STRONG, mount_point="secret"
     )
     resolved = load_secrets(settings_for(vault, tmp_path))
-    assert resolved["SECRET_KEY"] == "k" * 48
-    assert resolved["JWT_SIGNING_KEY"] == "j" * 48
+    assert resolved["SECRET_KEY"] == "k" * 40 + "-strong-1"
+    assert resolved["JWT_SIGNING_KEY"] == "j" * 40 + "-strong-2"
     assert resolved["DATABASE_PASSWORD"] == "db-password-from-vault"
     assert resolved["SECRETS_SOURCE"] == "vault"
     assert not list(tmp_path.iterdir()), "secrets from Vault are never written to disk"
@@ -57,7 +57,18 @@ def test_approle_login_reads_the_same_secrets(vault, tmp_path):
         ORDERPROCESSING_VAULT_ROLE_ID=role_id,
         ORDERPROCESSING_VAULT_SECRET_ID=secret_id,
     )
-    assert load_secrets(settings)["JWT_SIGNING_KEY"] == "j" * 48
+    assert load_secrets(settings)["JWT_SIGNING_KEY"] == "j" * 40 + "-strong-2"
+
+
+@pytest.mark.parametrize("weak", ["short", "a" * 64, "Password"])
+def test_production_refuses_short_repetitive_or_placeholder_secrets(tmp_path, weak):
+    from app.infra.secrets import validate_secrets
+
+    strong = {"SECRET_KEY": STRONG["secret_key"], "JWT_SIGNING_KEY": STRONG["jwt_signing_key"],
+              "WEBHOOK_MASTER_KEY": STRONG["webhook_master_key"]}
+    validate_secrets(strong)  # passes
+    with pytest.raises(ConfigError, match="SECRET_KEY is too weak"):
+        validate_secrets({**strong, "SECRET_KEY": weak})
 
 
 def test_production_refuses_weak_secrets_from_vault(vault, tmp_path):
