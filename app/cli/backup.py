@@ -16,7 +16,7 @@ def _echo(line: str) -> None:
 
 
 @click.command("backup")
-@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.argument("path", required=False, type=click.Path(path_type=Path, file_okay=False))
 @with_appcontext
 def backup_command(path: Path | None):
     """Take a consistent backup of all data into PATH (default: BACKUP_DIR/backup-<time>)."""

@@ -61,3 +61,29 @@ def test_seed_demo_is_idempotent_and_covers_every_order_state(app):
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Merchant)) == merchants
         assert db.session.scalar(select(func.count()).select_from(Order)) == orders
+
+
+def test_commands_answer_an_unreachable_database_or_a_bad_path_in_one_line(tmp_path):
+    import subprocess
+
+    from tests.servers import BIN, ROOT, free_port
+
+    env = {
+        "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+        "ORDERPROCESSING_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/x",
+        "ORDERPROCESSING_INSTANCE_PATH": str(tmp_path / "instance"),
+    }
+    users = subprocess.run(
+        [str(BIN / "flask"), "--app", "wsgi", "users", "create", "someone", "--role", "viewer",
+         "--password", "long-enough-password"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert users.returncode == 1
+    assert "the database is unreachable" in users.stderr and "Traceback" not in users.stderr
+    (tmp_path / "a-file").write_text("")
+    backup = subprocess.run(
+        [str(BIN / "flask"), "--app", "wsgi", "backup", str(tmp_path / "a-file")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert backup.returncode == 2 and "is a file" in backup.stderr
+    assert "Traceback" not in backup.stderr
