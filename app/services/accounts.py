@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
-from sqlalchemy import select
+import redis
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.auth import api_keys, passwords
@@ -15,17 +17,33 @@ from app.extensions import db
 from app.infra import cache_keys
 from app.infra.models import ApiKey, Merchant, User
 from app.infra.models.base import utcnow
+from app.infra.redis_client import get_redis
 from app.services import audit
 from app.services.audit import SYSTEM, Actor
+
+log = logging.getLogger(__name__)
 
 MIN_PASSWORD_LENGTH = 12
 
 
+def merchant_name_taken(name: str) -> bool:
+    """Is there a merchant of this name already (ignoring case and surrounding spaces)?"""
+    wanted = name.strip().casefold()
+    # Compared in Python: SQLite's lower() folds ASCII only, and PostgreSQL's depends on the
+    # database's locale. Merchants are created by hand, a few hundred rows at most.
+    return any(
+        existing.strip().casefold() == wanted
+        for existing in db.session.scalars(select(Merchant.name))
+    )
+
+
 def create_merchant(name: str, actor: Actor = SYSTEM) -> Merchant:
-    """A new merchant."""
+    """A new merchant; a name another merchant has (in any case) is a Conflict."""
     name = (name or "").strip()
     if not name:
         raise ValidationFailed([FieldError("name", "must not be empty")])
+    if merchant_name_taken(name):
+        raise Conflict(f"a merchant named {name!r} exists already")
     merchant = Merchant(id=new_id("mer"), name=name)
     db.session.add(merchant)
     audit.record(actor, "merchant.create", "merchant", merchant.id, after={"name": name})
@@ -62,13 +80,38 @@ def create_api_key(merchant_id: str, name: str, actor: Actor = SYSTEM) -> tuple[
     return key, plain
 
 
+def unknown_merchant_ids(merchant_ids) -> list[str]:
+    """The ids among `merchant_ids` that name no merchant, sorted."""
+    wanted = set(merchant_ids)
+    if not wanted:
+        return []
+    known = set(db.session.scalars(select(Merchant.id).where(Merchant.id.in_(wanted))))
+    return sorted(wanted - known)
+
+
 def revoke_api_key(key_id: str, actor: Actor = SYSTEM, reason: str | None = None) -> ApiKey:
     """Refuse the key from now on (idempotent)."""
+    return revoke_api_key_once(key_id, actor, reason)[0]
+
+
+def revoke_api_key_once(
+    key_id: str, actor: Actor = SYSTEM, reason: str | None = None
+) -> tuple[ApiKey, bool]:
+    """Revoke the key; (key, False) when it was revoked already (nothing changed, no audit)."""
     key = db.session.scalar(select(ApiKey).where(ApiKey.id == key_id))
     if key is None:
         raise NotFound("API key")
-    if key.revoked_at is None:
-        key.revoked_at = utcnow()
+    # One conditional UPDATE: of two admins revoking at once, one revokes and one is told it
+    # was revoked already, and the audit log has one entry.
+    revoked_at = utcnow()
+    result = db.session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=revoked_at)
+        .execution_options(synchronize_session=False)
+    )
+    revoked_now = result.rowcount == 1
+    if revoked_now:
         audit.record(
             actor,
             "api_key.revoke",
@@ -78,9 +121,10 @@ def revoke_api_key(key_id: str, actor: Actor = SYSTEM, reason: str | None = None
             after={"revoked": True},
             reason=reason,
         )
-        db.session.commit()
+    db.session.commit()
+    db.session.refresh(key)
     cache_keys.invalidate_api_key(key.key_hash)  # refused from the next request, in every process
-    return key
+    return key, revoked_now
 
 
 MAX_ROTATION_OVERLAP_SECONDS = 30 * 86400
@@ -205,8 +249,29 @@ def _staff_user(user_id: str) -> User:
     return user
 
 
+def _refuse_removing_the_last_admin(user: User) -> None:
+    """Conflict when `user` is the only active admin: without one, nobody can manage accounts
+    (every /admin page answers 403) and only a database edit brings an admin back."""
+    if user.role != "admin" or not user.is_active:
+        return
+    # Every active admin's row is locked (PostgreSQL; in id order, so no deadlock): of two admins
+    # demoting or disabling each other at the same moment, the second waits, then sees the
+    # first's change and is refused. SQLite serializes the two writes by itself.
+    admins = db.session.scalars(
+        select(User.id)
+        .where(User.role == "admin", User.is_active.is_(True))
+        .order_by(User.id)
+        .with_for_update()
+    ).all()
+    if not [admin_id for admin_id in admins if admin_id != user.id]:
+        raise Conflict(
+            f"{user.username} is the only active admin; make another user admin first"
+        )
+
+
 def change_role(user_id: str, role: str, actor: Actor = SYSTEM, reason: str | None = None) -> User:
-    """Give a user another role (audited); merchant users stay tied to their merchant."""
+    """Give a user another role (audited); merchant users stay tied to their merchant, and the
+    last active admin stays an admin."""
     user = _staff_user(user_id)
     if role not in ROLES:
         raise ValidationFailed([FieldError("role", "must be one of " + ", ".join(ROLES))])
@@ -215,6 +280,8 @@ def change_role(user_id: str, role: str, actor: Actor = SYSTEM, reason: str | No
             [FieldError("role", "merchant users and staff cannot swap roles; create a new user")]
         )
     if user.role != role:
+        if role != "admin":
+            _refuse_removing_the_last_admin(user)
         audit.record(
             actor, "user.change_role", "user", user.id,
             before={"role": user.role}, after={"role": role}, reason=reason,
@@ -227,11 +294,14 @@ def change_role(user_id: str, role: str, actor: Actor = SYSTEM, reason: str | No
 def set_user_active(
     user_id: str, active: bool, actor: Actor = SYSTEM, reason: str | None = None
 ) -> User:
-    """Disable (or re-enable) a user: a disabled user can neither log in nor use a token."""
+    """Disable (or re-enable) a user: a disabled user can neither log in nor use a token. The last
+    active admin cannot be disabled."""
     user = _staff_user(user_id)
     if actor.name == user.username and not active:
         raise Conflict("you cannot disable your own account")
     if user.is_active != active:
+        if not active:
+            _refuse_removing_the_last_admin(user)
         audit.record(
             actor, "user.enable" if active else "user.disable", "user", user.id,
             before={"active": user.is_active}, after={"active": active}, reason=reason,
@@ -252,3 +322,38 @@ def list_merchants_with_keys() -> list[tuple[Merchant, list[ApiKey]]]:
     for key in db.session.scalars(select(ApiKey).order_by(ApiKey.seq.desc())):
         keys.setdefault(key.merchant_id, []).append(key)
     return [(m, keys[m.id]) for m in merchants]
+
+
+# Dashboard sessions live in the signed cookie; logging out records the session's id here so a
+# copy of the cookie is refused afterwards. Kept for as long as such a cookie can be valid.
+ENDED_SESSION_KEY = "session:ended:{}"
+
+
+def _ended_session_key(session_id: str) -> str:
+    from flask import current_app
+
+    return current_app.config["QUEUE_PREFIX"] + ENDED_SESSION_KEY.format(session_id)
+
+
+def end_session(session_id: str, lifetime_seconds: int) -> bool:
+    """Record a logged-out session id for `lifetime_seconds`; False when Redis is unreachable."""
+    try:
+        get_redis().set(_ended_session_key(session_id), 1, ex=max(1, int(lifetime_seconds)))
+    except redis.RedisError as exc:
+        log.warning("could not record a logged-out session; a copy of its cookie stays valid "
+                    "until it expires: %s", exc)
+        return False
+    return True
+
+
+def session_ended(session_id: str) -> bool:
+    """Was this session logged out? Fails open: with Redis unreachable the answer is False."""
+    try:
+        return bool(get_redis().exists(_ended_session_key(session_id)))
+    except redis.RedisError as exc:
+        # Availability over the revocation check: with Redis down, staff keep working in the
+        # dashboard during the incident (the cookie is still signed, still expires, and a
+        # disabled user is still refused); only a copied cookie of a logged-out session would
+        # pass meanwhile.
+        log.warning("could not check whether a session was logged out; letting it in: %s", exc)
+        return False
