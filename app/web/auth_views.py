@@ -5,12 +5,13 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, login_user
 
 from app.auth.rate_limits import limit_login_attempts
 from app.services import accounts
 from app.web import web
 from app.web.forms import LoginForm, LogoutForm
+from app.web.guards import end_session, start_session
 
 STAFF_ROLES = ("admin", "operator", "viewer")
 
@@ -45,22 +46,28 @@ def login():
             flash("Wrong username or password.", "error")
             return render_template("login.html", form=form), 401
         login_user(user)
+        start_session()
         return redirect(safe_next(request.args.get("next")))
     if current_user.is_authenticated and request.method == "GET":
-        return redirect(url_for("web.index"))
+        return redirect(safe_next(request.args.get("next")))
     status = 400 if request.method == "POST" else 200
     return render_template("login.html", form=form), status
 
 
 @web.route("/logout", methods=["GET", "POST"])
 def logout():
-    """POST logs out (a state change needs CSRF); GET, e.g. a typed URL, asks first."""
-    form = LogoutForm()
+    """POST logs out; GET, e.g. a typed URL, asks first (a GET must never change anything).
+
+    The POST is the one dashboard state change that needs no valid CSRF token: the logout button
+    sits on every page, and a page left open longer than WTF_CSRF_TIME_LIMIT (or across a
+    SECRET_KEY rotation) must still log out. The worst a forged request can do is log someone
+    out, and the SameSite=Lax session cookie is not even sent with a cross-site POST.
+    """
     if request.method == "GET":
         if not current_user.is_authenticated:
             return redirect(url_for("web.login"))
-        return render_template("logout.html", form=form)
-    if form.validate_on_submit():
-        logout_user()
+        return render_template("logout.html", form=LogoutForm())
+    if current_user.is_authenticated:
+        end_session()
         flash("You are logged out.", "info")
     return redirect(url_for("web.login"))

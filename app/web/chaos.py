@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, url_for
-from flask_wtf import FlaskForm
 from wtforms import DecimalField, IntegerField, StringField, SubmitField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
@@ -13,6 +12,7 @@ from app.domain.chaos import MAX_LATENCY_MS
 from app.domain.errors import ValidationFailed
 from app.services import chaos
 from app.web import web
+from app.web.forms import DashboardForm
 
 
 def _rate(label: str) -> DecimalField:
@@ -25,7 +25,7 @@ def _latency(label: str) -> IntegerField:
         InputRequired(), NumberRange(0, MAX_LATENCY_MS, message=f"0 to {MAX_LATENCY_MS} ms")])
 
 
-class ChaosForm(FlaskForm):
+class ChaosForm(DashboardForm):
     payment_failure_rate = _rate("Payment failure rate")
     payment_latency_ms = _latency("Payment latency (ms)")
     shipping_failure_rate = _rate("Shipping failure rate")
@@ -64,5 +64,6 @@ def chaos_update():
             flash("Chaos settings applied; every worker uses them from its next call.", "info")
             return redirect(url_for("web.chaos_page"))
     else:
-        flash("Nothing changed: check the fields below.", "error")
+        flash("Nothing changed: " + ("; ".join(form.form_errors) or "check the fields below."),
+              "error")
     return render_template("chaos/index.html", form=form, knobs=chaos.chaos_settings()), 400

@@ -7,16 +7,19 @@ from collections.abc import Callable
 from flask import Response, flash, redirect, render_template
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from app.domain.errors import ValidationFailed
 from app.services.postmortems import ACTION_KINDS, ACTION_STATES, STATUSES
 from app.services.runbooks import OUTCOMES
+from app.web.forms import DashboardForm
 
 LONG_TEXT = Length(max=20_000)
+# A typed date that does not parse says so (browsers without a date picker send what was typed).
+BAD_DATE = "Not a valid date; write it as YYYY-MM-DD."
 
 
-class ArticleForm(FlaskForm):
+class ArticleForm(DashboardForm):
     title = StringField("Title", validators=[DataRequired(), Length(max=200)])
     issue = TextAreaField("Issue (what was seen; Markdown)", validators=[DataRequired(), LONG_TEXT])
     resolution = TextAreaField(
@@ -25,7 +28,7 @@ class ArticleForm(FlaskForm):
     tags = StringField("Tags (space or comma separated)", validators=[Length(max=500)])
 
 
-class RunbookForm(FlaskForm):
+class RunbookForm(DashboardForm):
     slug = StringField("Link name (/runbooks/<slug>, permanent)", validators=[Length(max=80)])
     title = StringField("Title", validators=[DataRequired(), Length(max=200)])
     summary = TextAreaField("Symptoms and when to use it (Markdown)",
@@ -33,25 +36,29 @@ class RunbookForm(FlaskForm):
     steps = TextAreaField("Steps", validators=[DataRequired(), Length(max=50_000)])
 
 
-class StartRunForm(FlaskForm):
+class StartRunForm(DashboardForm):
     reason = StringField(
         "What prompted this run (alert, incident, drill)",
         validators=[DataRequired(), Length(max=500)],
     )
 
 
-class TickStepForm(FlaskForm):
+class TickStepForm(DashboardForm):
     note = StringField("Note", validators=[Optional(), Length(max=1000)])
 
 
-class FinishRunForm(FlaskForm):
+class FinishRunForm(DashboardForm):
     outcome = SelectField("Outcome", choices=list(OUTCOMES))
     notes = TextAreaField("Notes", validators=[Optional(), Length(max=5000)])
 
 
-class PostmortemForm(FlaskForm):
+class PostmortemForm(DashboardForm):
     title = StringField("Title", validators=[DataRequired(), Length(max=200)])
-    incident_date = DateField("Incident date", validators=[DataRequired()])
+    # InputRequired, not DataRequired: DataRequired would replace "not a valid date" with
+    # "This field is required." for a date that was typed but does not parse.
+    incident_date = DateField(
+        "Incident date", validators=[InputRequired()], invalid_value_message=BAD_DATE
+    )
     status = SelectField("Status", choices=list(STATUSES))
     summary = TextAreaField("Summary", validators=[DataRequired(), LONG_TEXT])
     impact = TextAreaField("Impact", validators=[LONG_TEXT])
@@ -65,14 +72,14 @@ class PostmortemForm(FlaskForm):
     got_lucky = TextAreaField("Where we got lucky", validators=[LONG_TEXT])
 
 
-class ActionItemForm(FlaskForm):
+class ActionItemForm(DashboardForm):
     description = StringField("Action item", validators=[DataRequired(), Length(max=2000)])
     owner = StringField("Owner", validators=[DataRequired(), Length(max=200)])
     kind = SelectField("Type", choices=list(ACTION_KINDS), default="prevent")
-    due_date = DateField("Due", validators=[Optional()])
+    due_date = DateField("Due", validators=[Optional()], invalid_value_message=BAD_DATE)
 
 
-class ActionStateForm(FlaskForm):
+class ActionStateForm(DashboardForm):
     state = SelectField("State", choices=list(ACTION_STATES))
     reason = StringField("Why", validators=[Optional(), Length(max=500)])
 

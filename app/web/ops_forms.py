@@ -1,6 +1,5 @@
 """WTForms forms of the operations pages (shift, orders, queues, flags, admin, audit)."""
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -14,6 +13,8 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from app.web.forms import DashboardForm
+
 
 def choices(values) -> list[SelectChoice]:
     """"any" first, then the values (a dict gives value -> label)."""
@@ -24,7 +25,7 @@ def choices(values) -> list[SelectChoice]:
 ROLE_CHOICES = [SelectChoice("viewer"), SelectChoice("operator"), SelectChoice("admin")]
 
 
-class ReasonForm(FlaskForm):
+class ReasonForm(DashboardForm):
     """Every state change asks why; the answer lands in the audit log."""
 
     reason = TextAreaField(
@@ -38,7 +39,7 @@ class ConfirmForm(ReasonForm):
     job_id = HiddenField()
 
 
-class OrderFilterForm(FlaskForm):
+class OrderFilterForm(DashboardForm):
     class Meta:
         csrf = False  # a GET search form changes nothing
 
@@ -62,7 +63,7 @@ class FlagForm(ReasonForm):
     )
 
 
-class CreateUserForm(FlaskForm):
+class CreateUserForm(DashboardForm):
     username = StringField("Username", validators=[DataRequired(), Length(min=3, max=150)])
     password = PasswordField("Password", validators=[DataRequired(), Length(min=12, max=1024)])
     role = SelectField("Role", choices=ROLE_CHOICES)
@@ -72,15 +73,15 @@ class ChangeRoleForm(ReasonForm):
     role = SelectField("Role", choices=ROLE_CHOICES)
 
 
-class CreateMerchantForm(FlaskForm):
+class CreateMerchantForm(DashboardForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
 
 
-class CreateApiKeyForm(FlaskForm):
+class CreateApiKeyForm(DashboardForm):
     name = StringField("Key name", validators=[DataRequired(), Length(max=200)])
 
 
-class AuditFilterForm(FlaskForm):
+class AuditFilterForm(DashboardForm):
     class Meta:
         csrf = False
 

@@ -9,6 +9,7 @@ from app.auth.decorators import require_permission
 from app.domain.errors import NotFound, ValidationFailed
 from app.services import postmortems
 from app.web import web
+from app.web.forms import flash_form_problems
 from app.web.knowledge_forms import (
     ActionItemForm,
     ActionStateForm,
@@ -97,7 +98,8 @@ def postmortem_add_item(postmortem_id: str):
 def postmortem_item_state(postmortem_id: str, item_id: str):
     form = ActionStateForm()
     if not form.validate_on_submit():
-        abort(400, "The form expired or was incomplete; please try again.")
+        flash_form_problems(form, "Action item not changed")
+        return _page(_load(postmortem_id), status=400)
     try:
         item = postmortems.set_action_item_state(postmortem_id, item_id, form.state.data,
                                                  form.reason.data or "", request_actor("web"))

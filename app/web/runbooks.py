@@ -10,6 +10,7 @@ from app.domain.errors import Conflict, NotFound, ValidationFailed
 from app.domain.runbooks import StepSpec, format_steps
 from app.services import runbooks
 from app.web import web
+from app.web.forms import flash_form_problems
 from app.web.knowledge_forms import (
     FinishRunForm,
     RunbookForm,
@@ -80,13 +81,19 @@ def runbook_start_run(slug: str):
                            runs=runbooks.recent_runs(runbook)), 400
 
 
+def _run_page(slug: str, run_id: str, finish_form: FinishRunForm | None = None,
+              status: int = 200):
+    runbook, run = _or_404(runbooks.get_run, slug, run_id)
+    page = render_template("runbooks/run.html", runbook=runbook, run=run,
+                           ticked={t.step_position: t for t in run.ticks},
+                           tick_form=TickStepForm(), finish_form=finish_form or FinishRunForm())
+    return page, status
+
+
 @web.get("/runbooks/<slug>/runs/<run_id>")
 @require_permission("dashboard:read")
 def runbook_run(slug: str, run_id: str):
-    runbook, run = _or_404(runbooks.get_run, slug, run_id)
-    return render_template("runbooks/run.html", runbook=runbook, run=run,
-                           ticked={t.step_position: t for t in run.ticks},
-                           tick_form=TickStepForm(), finish_form=FinishRunForm())
+    return _run_page(slug, run_id)
 
 
 @web.post("/runbooks/<slug>/runs/<run_id>/steps/<int:position>")
@@ -94,7 +101,8 @@ def runbook_run(slug: str, run_id: str):
 def runbook_tick(slug: str, run_id: str, position: int):
     form = TickStepForm()
     if not form.validate_on_submit():
-        abort(400, "The form expired or was incomplete; please try again.")
+        flash_form_problems(form, f"Step {position} not marked done")
+        return _run_page(slug, run_id, status=400)
     try:
         runbooks.tick_step(slug, run_id, position, form.note.data or "", request_actor("web"))
     except NotFound as missing:
@@ -109,7 +117,8 @@ def runbook_tick(slug: str, run_id: str, position: int):
 def runbook_finish(slug: str, run_id: str):
     form = FinishRunForm()
     if not form.validate_on_submit():
-        abort(400, "The form expired or was incomplete; please try again.")
+        flash_form_problems(form, "Run not finished")
+        return _run_page(slug, run_id, finish_form=form, status=400)
     try:
         run = runbooks.finish_run(slug, run_id, form.outcome.data, form.notes.data or "",
                                   request_actor("web"))

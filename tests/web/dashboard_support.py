@@ -34,7 +34,12 @@ def page_token(client, path: str = "/") -> str:
 
 
 def post_form(client, path: str, data: dict, page: str = "/"):
-    return client.post(path, data={**data, "csrf_token": page_token(client, page)})
+    """POST `data` with the session's CSRF token, under its prefix too for prefixed forms
+    (the flags page names its fields `<flag>-...`, the token included)."""
+    token = page_token(client, page)
+    prefixes = {key.split("-", 1)[0] for key in data if "-" in key}
+    tokens = {f"{prefix}-csrf_token": token for prefix in prefixes}
+    return client.post(path, data={**data, "csrf_token": token, **tokens})
 
 
 def shop(app):

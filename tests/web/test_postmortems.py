@@ -114,3 +114,25 @@ def test_seeded_example_postmortem_has_owned_action_items(sqlite_app):
     page = viewer.get(url).get_data(as_text=True)
     assert "Orders failed during a payment provider outage" in page
     assert page.count('<span class="badge open">open</span>') == 3
+
+
+def test_a_date_that_does_not_parse_is_called_not_valid_not_missing(sqlite_app):
+    operator = staff_client(sqlite_app, "operator")
+    response = submit(operator, "/postmortems/new", "/postmortems/new",
+                      {**POSTMORTEM, "incident_date": "20/11/2026"})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "Not a valid date; write it as YYYY-MM-DD." in page
+    assert "This field is required." not in page
+    assert 'value="20/11/2026"' in page  # what was typed stays to be corrected
+    missing = submit(operator, "/postmortems/new", "/postmortems/new",
+                     {**POSTMORTEM, "incident_date": ""})
+    assert "This field is required." in missing.get_data(as_text=True)
+    url = create(operator)
+    item = submit(operator, url, url + "/action-items",
+                  {"description": "Add a canary", "owner": "ops", "kind": "prevent",
+                   "due_date": "next friday"})
+    assert item.status_code == 400
+    assert "Not a valid date; write it as YYYY-MM-DD." in item.get_data(as_text=True)
+    assert audit_entries(sqlite_app, "postmortem.create") and not audit_entries(
+        sqlite_app, "action_item.create")
