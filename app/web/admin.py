@@ -9,6 +9,7 @@ from app.auth.decorators import require_permission
 from app.domain.errors import Conflict, NotFound, ValidationFailed
 from app.services import accounts
 from app.web import web
+from app.web.forms import flash_form_problems
 from app.web.ops_forms import (
     ChangeRoleForm,
     CreateApiKeyForm,
@@ -26,9 +27,11 @@ def _problem_text(exc: Exception) -> str:
     return str(exc)
 
 
-def _users_page(create: CreateUserForm | None = None, status: int = 200):
+def _users_page(create: CreateUserForm | None = None, status: int = 200, posted=None):
+    """The users page; `posted` = (user id, form) of a refused row form, shown with its input."""
     return render_template(
-        "admin/users.html", users=accounts.list_users(), create=create or CreateUserForm()
+        "admin/users.html", users=accounts.list_users(), create=create or CreateUserForm(),
+        posted=posted,
     ), status
 
 
@@ -53,6 +56,8 @@ def admin_create_user():
         else:
             flash(f"User {user.username} created as {user.role}.", "info")
             return redirect(url_for("web.admin_users"))
+    else:
+        flash_form_problems(form, "User not created")
     return _users_page(form, 400)
 
 
@@ -61,8 +66,8 @@ def admin_create_user():
 def admin_user_action(user_id: str, action: str):
     form = ChangeRoleForm() if action == "role" else ReasonForm()
     if not form.validate_on_submit():
-        flash("Not changed: a reason (3+ characters) is required.", "error")
-        return _users_page(status=400)
+        flash_form_problems(form)
+        return _users_page(status=400, posted=(user_id, form))
     actor = request_actor("web")
     try:
         if action == "role":
@@ -70,17 +75,18 @@ def admin_user_action(user_id: str, action: str):
         else:
             user = accounts.set_user_active(user_id, action == "enable", actor, form.reason.data)
     except (ValidationFailed, Conflict, NotFound) as exc:
-        flash(_problem_text(exc), "error")
-        return _users_page(status=409 if isinstance(exc, Conflict) else 400)
+        flash(f"Not changed: {_problem_text(exc)}", "error")
+        status = 409 if isinstance(exc, Conflict) else 404 if isinstance(exc, NotFound) else 400
+        return _users_page(status=status, posted=(user_id, form))
     flash(f"User {user.username}: {action} done.", "info")
     return redirect(url_for("web.admin_users"))
 
 
-def _merchants_page(status: int = 200, new_key=None, create=None, key_form=None):
+def _merchants_page(status: int = 200, new_key=None, create=None, posted=None):
+    """The merchants page; `posted` = (merchant or key id, form) of a refused row form."""
     return render_template(
         "admin/merchants.html", merchants=accounts.list_merchants_with_keys(),
-        create=create or CreateMerchantForm(), key_form=key_form or CreateApiKeyForm(),
-        new_key=new_key,
+        create=create or CreateMerchantForm(), new_key=new_key, posted=posted,
     ), status
 
 
@@ -94,11 +100,16 @@ def admin_merchants():
 @require_permission("admin:manage")
 def admin_create_merchant():
     form = CreateMerchantForm()
-    if form.validate_on_submit():
+    if not form.validate_on_submit():
+        flash_form_problems(form, "Merchant not created")
+        return _merchants_page(400, create=form)
+    try:
         merchant = accounts.create_merchant(form.name.data, request_actor("web"))
-        flash(f"Merchant {merchant.name} created.", "info")
-        return redirect(url_for("web.admin_merchants"))
-    return _merchants_page(400, create=form)
+    except (ValidationFailed, Conflict) as exc:
+        form.name.errors = [*form.name.errors, _problem_text(exc)]
+        return _merchants_page(409 if isinstance(exc, Conflict) else 400, create=form)
+    flash(f"Merchant {merchant.name} created.", "info")
+    return redirect(url_for("web.admin_merchants"))
 
 
 @web.post("/admin/merchants/<merchant_id>/api-keys")
@@ -106,12 +117,14 @@ def admin_create_merchant():
 def admin_create_api_key(merchant_id: str):
     form = CreateApiKeyForm()
     if not form.validate_on_submit():
-        return _merchants_page(400, key_form=form)
+        flash_form_problems(form, "API key not created")
+        return _merchants_page(400, posted=(merchant_id, form))
     try:
         key, plain = accounts.create_api_key(merchant_id, form.name.data, request_actor("web"))
     except (NotFound, ValidationFailed) as exc:
-        flash(_problem_text(exc), "error")
-        return _merchants_page(404 if isinstance(exc, NotFound) else 400)
+        flash(f"API key not created: {_problem_text(exc)}", "error")
+        return _merchants_page(404 if isinstance(exc, NotFound) else 400,
+                               posted=(merchant_id, form))
     # Rendered, not redirected: the plain key appears on this one response and never again.
     response = _merchants_page(201, new_key=(key, plain))
     return response[0], 201, {"Cache-Control": "no-store"}
@@ -122,12 +135,17 @@ def admin_create_api_key(merchant_id: str):
 def admin_revoke_api_key(key_id: str):
     form = ReasonForm()
     if not form.validate_on_submit():
-        flash("Not revoked: a reason (3+ characters) is required.", "error")
-        return _merchants_page(400)
+        flash_form_problems(form, "Not revoked")
+        return _merchants_page(400, posted=(key_id, form))
     try:
-        accounts.revoke_api_key(key_id, request_actor("web"), form.reason.data)
+        key, revoked_now = accounts.revoke_api_key_once(
+            key_id, request_actor("web"), form.reason.data
+        )
     except NotFound as exc:
         flash(_problem_text(exc), "error")
         return _merchants_page(404)
-    flash("API key revoked; it is refused from now on.", "info")
+    if revoked_now:
+        flash(f"API key {key.prefix}… revoked; it is refused from now on.", "info")
+    else:
+        flash(f"API key {key.prefix}… was revoked already; nothing changed.", "info")
     return redirect(url_for("web.admin_merchants", _anchor=request.form.get("anchor") or None))

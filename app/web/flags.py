@@ -9,8 +9,9 @@ from app.auth.actors import request_actor
 from app.auth.decorators import require_permission
 from app.auth.permissions import can
 from app.domain.errors import NotFound, ValidationFailed
-from app.services import flags
+from app.services import accounts, flags
 from app.web import web
+from app.web.forms import form_problems
 from app.web.ops_forms import FlagForm
 
 
@@ -30,6 +31,14 @@ def parse_overrides(text: str | None) -> dict[str, bool]:
             raise ValueError(f"line {number}: write `merchant id = on` or `= off`")
         result[merchant.strip()] = value == "on"
     return result
+
+
+def _refuse_unknown_merchants(overrides: dict[str, bool]) -> None:
+    """ValueError naming the override lines whose merchant does not exist: such an override
+    would be saved and silently never match an order."""
+    unknown = accounts.unknown_merchant_ids(overrides)
+    if unknown:
+        raise ValueError("no merchant has the id " + ", ".join(unknown))
 
 
 def _forms() -> dict[str, FlagForm]:
@@ -60,20 +69,21 @@ def flag_update(name: str):
     error = None
     if form.validate_on_submit():
         try:
+            overrides = parse_overrides(form.overrides.data)
+            _refuse_unknown_merchants(overrides)
             flags.set_flag(
                 flag.name, enabled=form.enabled.data,
                 rollout_percentage=form.rollout_percentage.data,
-                overrides=parse_overrides(form.overrides.data),
-                actor=request_actor("web"), reason=form.reason.data,
+                overrides=overrides, actor=request_actor("web"), reason=form.reason.data,
             )
         except ValidationFailed as exc:
             error = "; ".join(f"{e.field} {e.message}" for e in exc.errors)
         except ValueError as exc:
-            error = f"Overrides, {exc}"
+            form.overrides.errors = [*form.overrides.errors, str(exc)]
         else:
             flash(f"Flag {flag.name} updated; every process sees it within 5 s.", "info")
             return redirect(url_for("web.flag_list"))
     forms = _forms()
     forms[name] = form
-    flash(error or "The flag was not changed: check the fields below.", "error")
+    flash(error or f"The flag was not changed: {form_problems(form)}", "error")
     return render_template("flags/list.html", flags=flags.list_flags(), forms=forms), 400

@@ -220,3 +220,23 @@ def test_a_worker_with_a_stale_flag_snapshot_does_not_hold_a_released_saga_again
     with worker_app.app_context():
         assert flags.is_enabled("payment_hold"), "the snapshot is stale on purpose"
         assert orders.get_order(order_id).status == "completed"
+
+
+def test_an_override_for_a_merchant_that_does_not_exist_is_refused(sqlite_app):
+    _seed_flags(sqlite_app)
+    _, merchant_id, _ = shop(sqlite_app)
+    admin = staff_client(sqlite_app, "admin")
+    overrides = f"{merchant_id} = on\nmer_doesnotexist = on"
+    response = post_form(admin, "/flags/payment_hold", {
+        "payment_hold-rollout_percentage": "100", "payment_hold-overrides": overrides,
+        "payment_hold-reason": "hold one merchant"}, page="/flags")
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "no merchant has the id mer_doesnotexist" in page
+    assert "mer_doesnotexist = on" in page  # the text stays to be corrected
+    assert audit_entries(sqlite_app, "flag.update") == []
+    fixed = post_form(admin, "/flags/payment_hold", {
+        "payment_hold-rollout_percentage": "100", "payment_hold-overrides": f"{merchant_id} = on",
+        "payment_hold-reason": "hold one merchant"}, page="/flags")
+    assert fixed.status_code == 302
+    assert audit_entries(sqlite_app, "flag.update")[0].after["overrides"] == {merchant_id: True}
