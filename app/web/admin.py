@@ -104,7 +104,7 @@ def admin_create_merchant():
         flash_form_problems(form, "Merchant not created")
         return _merchants_page(400, create=form)
     try:
-        merchant = accounts.create_merchant(form.name.data, request_actor("web"))
+        merchant = accounts.create_merchant(form.name.data, request_actor("web"), unique_name=True)
     except (ValidationFailed, Conflict) as exc:
         form.name.errors = [*form.name.errors, _problem_text(exc)]
         return _merchants_page(409 if isinstance(exc, Conflict) else 400, create=form)
