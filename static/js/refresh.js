@@ -4,8 +4,8 @@
 // Each answer carries the server's current interval in that attribute (0 when the
 // dashboard_auto_refresh flag is off, or the order is final), so switching the flag off stops the
 // pages already open at their next refresh. A refresh answered with the login page (a redirect)
-// or 401 stops and says the session ended; one that fails keeps the page, says since when it is
-// stale, and tries again at the same interval.
+// or 401 stops and says the session ended; one that fails (or gets no answer in time) keeps the
+// page, says since when it is stale, and tries again at the same interval.
 (function () {
   "use strict";
   var region = document.querySelector("[data-refresh-seconds]");
@@ -72,10 +72,17 @@
     if (seconds) { schedule(); }  // 0: auto-refresh was switched off - stop here
   }
 
+  // A server that accepts the connection but never answers must not stop the refreshing for
+  // good: give up on a fetch after its interval (at least 2 s, at most 10 s) and call it failed.
+  function timeoutMs() { return Math.min(10, Math.max(2, seconds)) * 1000; }
+
   function refresh() {
     if (document.hidden) { return schedule(); }
+    var controller = window.AbortController ? new AbortController() : null;
+    var timer = controller && window.setTimeout(function () { controller.abort(); }, timeoutMs());
     fetch(window.location.href, {
-      credentials: "same-origin", cache: "no-store", headers: { "Accept": "text/html" }
+      credentials: "same-origin", cache: "no-store", headers: { "Accept": "text/html" },
+      signal: controller ? controller.signal : undefined
     })
       .then(function (response) {
         if (response.status === 401 || isLoginPage(response)) { return sessionEnded(); }
@@ -85,7 +92,8 @@
       .catch(function () {
         stale();
         schedule();
-      });
+      })
+      .then(function () { window.clearTimeout(timer); });
   }
 
   function schedule() { window.setTimeout(refresh, seconds * 1000); }
