@@ -11,7 +11,14 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
 from app.web.forms import DashboardForm
 
@@ -46,9 +53,18 @@ class OrderFilterForm(DashboardForm):
     status = SelectField("Status", validators=[Optional()])
     merchant = SelectField("Merchant", validators=[Optional()])
     failure_reason = SelectField("Failure reason", validators=[Optional()])
-    created_from = DateField("From", validators=[Optional()])
-    created_to = DateField("To", validators=[Optional()])
+    # UTC days, like every time on the pages; "to" takes in its whole day.
+    created_from = DateField("From (UTC)", validators=[Optional()])
+    created_to = DateField("To (UTC, inclusive)", validators=[Optional()])
     q = StringField("Order id or email", validators=[Optional(), Length(max=320)])
+
+    def validate_created_to(self, field) -> None:
+        """A range that ends before it starts matches nothing: say so, not an empty list."""
+        start = self.created_from.data
+        if start and field.data and field.data < start:
+            raise ValidationError(
+                f"is before From ({start.isoformat()}), so no order can match; swap the dates."
+            )
 
 
 class FlagForm(ReasonForm):
