@@ -6,6 +6,7 @@ with the change it describes. Call it before the service's commit.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ from app.domain.ids import new_id
 from app.extensions import db
 from app.infra.models import AuditEntry
 from app.infra.models.base import utcnow
-from app.services.pagination import Page, paginate
+from app.services.pagination import Page, paginate, within_days
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,12 @@ def list_entries(
     target_type: str | None = None,
     target_id: str | None = None,
     source: str | None = None,
+    first_day: dt.date | None = None,
+    last_day: dt.date | None = None,
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Page:
-    """The audit log, newest first, filtered."""
+    """The audit log, newest first, filtered (days: UTC, both whole days)."""
     query = select(AuditEntry)
     for column, value in (
         (AuditEntry.actor, actor),
@@ -83,4 +86,5 @@ def list_entries(
     ):
         if value:
             query = query.where(column == value)
+    query = within_days(query, AuditEntry.at, first_day, last_day)
     return paginate(query, AuditEntry.seq, limit, cursor)

@@ -18,7 +18,7 @@ from app.infra.queue import ALL_QUEUES
 from app.infra.queue_admin import QueueAdmin
 from app.infra.timeseries import epoch_bucket
 from app.services import slo, webhooks
-from app.services.pagination import Page, paginate
+from app.services.pagination import Page, paginate, within_days
 
 ORDER_STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
 FINAL_STATUSES = ("completed", "failed", "cancelled")
@@ -206,12 +206,7 @@ def search_orders(filters: OrderFilters, cursor: str | None, limit: int = 50) ->
         query = query.where(Order.merchant_id == filters.merchant_id)
     if filters.failure_reason:
         query = query.where(Order.failure_reason == filters.failure_reason)
-    if filters.created_from:
-        start = dt.datetime.combine(filters.created_from, dt.time(), dt.UTC)
-        query = query.where(Order.created_at >= start)
-    if filters.created_to:
-        end = dt.datetime.combine(filters.created_to, dt.time(), dt.UTC) + dt.timedelta(days=1)
-        query = query.where(Order.created_at < end)
+    query = within_days(query, Order.created_at, filters.created_from, filters.created_to)
     term = (filters.search or "").strip()
     if term:
         # Exact matches only: both columns are indexed, a LIKE scan would not be.

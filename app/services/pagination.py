@@ -7,6 +7,7 @@ neither shift a page nor be repeated or skipped in the pages still to come.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,3 +58,14 @@ def paginate(query: Select, seq_column, limit: int | None, cursor: str | None) -
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(items=rows, next_cursor=encode_cursor(rows[-1].seq) if more and rows else None)
+
+
+def within_days(query: Select, column, first_day: dt.date | None, last_day: dt.date | None):
+    """`query` limited to rows whose `column` falls on UTC days first_day..last_day (both whole
+    days; either may be open)."""
+    if first_day:
+        query = query.where(column >= dt.datetime.combine(first_day, dt.time(), dt.UTC))
+    if last_day:
+        end = dt.datetime.combine(last_day, dt.time(), dt.UTC) + dt.timedelta(days=1)
+        query = query.where(column < end)
+    return query

@@ -22,6 +22,7 @@ def audit_log():
                 actor=form.actor.data or None, action=form.action.data or None,
                 target_type=form.target_type.data or None,
                 target_id=form.target_id.data or None, source=form.source.data or None,
+                first_day=form.first_day.data, last_day=form.last_day.data,
                 limit=50, cursor=request.args.get("cursor"),
             )
             status = 200

@@ -46,6 +46,15 @@ class ConfirmForm(ReasonForm):
     job_id = HiddenField()
 
 
+def check_day_range(first, last) -> None:
+    """UTC days, like every time on the pages, "to" taking in its whole day: a range that ends
+    before it starts matches nothing, so say so rather than show an empty list."""
+    if first.data and last.data and last.data < first.data:
+        raise ValidationError(
+            f"is before From ({first.data.isoformat()}), so nothing can match; swap the dates."
+        )
+
+
 class OrderFilterForm(DashboardForm):
     class Meta:
         csrf = False  # a GET search form changes nothing
@@ -53,18 +62,12 @@ class OrderFilterForm(DashboardForm):
     status = SelectField("Status", validators=[Optional()])
     merchant = SelectField("Merchant", validators=[Optional()])
     failure_reason = SelectField("Failure reason", validators=[Optional()])
-    # UTC days, like every time on the pages; "to" takes in its whole day.
     created_from = DateField("From (UTC)", validators=[Optional()])
     created_to = DateField("To (UTC, inclusive)", validators=[Optional()])
     q = StringField("Order id or email", validators=[Optional(), Length(max=320)])
 
     def validate_created_to(self, field) -> None:
-        """A range that ends before it starts matches nothing: say so, not an empty list."""
-        start = self.created_from.data
-        if start and field.data and field.data < start:
-            raise ValidationError(
-                f"is before From ({start.isoformat()}), so no order can match; swap the dates."
-            )
+        check_day_range(self.created_from, field)
 
 
 class FlagForm(ReasonForm):
@@ -110,3 +113,8 @@ class AuditFilterForm(DashboardForm):
         choices=choices(("web", "api", "cli", "system")),
         validators=[Optional()],
     )
+    first_day = DateField("From (UTC)", validators=[Optional()])
+    last_day = DateField("To (UTC, inclusive)", validators=[Optional()])
+
+    def validate_last_day(self, field) -> None:
+        check_day_range(self.first_day, field)

@@ -138,3 +138,29 @@ def test_audit_page_filters_entries_and_shows_before_after_and_reason(sqlite_app
     assert "user.create" not in page  # filtered out
     assert "user.create" in admin.get("/audit").get_data(as_text=True)
     assert admin.get("/audit?cursor=garbage").status_code == 400
+
+
+def test_audit_page_filters_by_utc_days_and_refuses_a_backwards_range(sqlite_app):
+    import datetime as dt
+
+    from app.extensions import db
+    from app.infra.models import AuditEntry
+    from app.services import audit
+
+    with sqlite_app.app_context():
+        for day, target in ((dt.datetime(2026, 3, 1, 23, 59, tzinfo=dt.UTC), "first-of-march"),
+                            (dt.datetime(2026, 3, 2, 0, 0, tzinfo=dt.UTC), "second-of-march")):
+            entry = audit.record(audit.SYSTEM, "test.dated", "thing", target)
+            entry.at = day
+        db.session.commit()
+        assert db.session.query(AuditEntry).filter_by(action="test.dated").count() == 2
+    admin = staff_client(sqlite_app, "admin")
+    only_first = admin.get("/audit?action=test.dated&first_day=2026-03-01&last_day=2026-03-01")
+    text = only_first.get_data(as_text=True)
+    assert only_first.status_code == 200
+    assert "first-of-march" in text and "second-of-march" not in text
+    from_second = admin.get("/audit?action=test.dated&first_day=2026-03-02").get_data(as_text=True)
+    assert "second-of-march" in from_second and "first-of-march" not in from_second
+    backwards = admin.get("/audit?first_day=2026-03-02&last_day=2026-03-01")
+    assert backwards.status_code == 400
+    assert "so nothing can match; swap the dates" in backwards.get_data(as_text=True)
