@@ -1,4 +1,5 @@
-"""Runbooks for incidents: stuck sagas, a provider down, backlogs, Redis down, SLO burn alerts.
+"""Runbooks for incidents: stuck sagas, a provider down, backlogs, Redis down, SLO burn alerts,
+and the reconciliation finding data that disagrees.
 
 Slugs are a contract: the Prometheus alert rules and the /slo page link to /runbooks/<slug>.
 """
@@ -306,6 +307,61 @@ SLOW_ORDER_PROCESSING = RunbookSpec(
             "Is the payment hold on?",
             "Held orders wait on purpose and count against this objective.",
             link_path="/flags", link_label="Feature flags",
+        ),
+    ],
+)
+
+
+INTEGRITY_DISCREPANCIES = RunbookSpec(
+    slug="integrity-discrepancies",
+    title="Integrity discrepancies: stock, orders, payments or refunds disagree",
+    summary=(
+        "**Symptoms:** the alert *IntegrityDiscrepancies* fires; the scheduler's reconciliation "
+        "(`check-integrity` every `RECONCILE_INTERVAL_SECONDS`) logs `integrity disagreement` "
+        "warnings.\n\n"
+        "Each line names what disagrees: a product's reserved units against its open "
+        "reservations, a final order with a step left undone or uncompensated, a charge without "
+        "its refund, or two charges. Most come from sagas that stopped half-way and clear once "
+        "they are re-driven; the rest need a person, and never a re-run of a finished saga."
+    ),
+    steps=[
+        StepSpec(
+            "List the disagreements",
+            "Exit 1 and one line per disagreement; note the order ids and SKUs in the incident.",
+            command=f"{FLASK} check-integrity",
+        ),
+        StepSpec(
+            "Let sagas in flight finish",
+            "Lines about orders still pending or processing are usually sagas mid-way: wait one "
+            "scheduler pass (stuck sagas are re-driven after 15 s) or follow the stuck sagas "
+            "runbook, then list again.",
+            link_path="/runbooks/stuck-sagas", link_label="Stuck sagas",
+        ),
+        StepSpec(
+            "Look for a restore or a hand edit",
+            "A restore from an older backup, or rows changed by hand, leaves the provider ledger "
+            "and the orders out of step: filter the audit log by `database.restore`.",
+            link_path="/audit?action=database.restore", link_label="Restores in the audit log",
+        ),
+        StepSpec(
+            "Settle money by hand, never by re-running a saga",
+            "A failed or cancelled order charged without a refund, or charged twice: refund the "
+            "extra charge at the payment provider with the order id as reference, and write "
+            "what you did in the incident's postmortem.",
+            link_path="/orders?status=failed", link_label="Failed orders",
+        ),
+        StepSpec(
+            "Correct stock only once no saga is open for the product",
+            "`reserved` is the sum of open reservations; if it still disagrees with every saga "
+            "final, set the on-hand count with `PATCH /api/v1/products/{sku}` (audited) and "
+            "record the difference.",
+            link_path="/orders?status=processing", link_label="Open orders",
+        ),
+        StepSpec(
+            "Check again",
+            "Must exit 0; the alert clears at the next reconciliation (within "
+            "`RECONCILE_INTERVAL_SECONDS`, 5 minutes by default).",
+            command=f"{FLASK} check-integrity",
         ),
     ],
 )

@@ -74,7 +74,7 @@ OPERATIONS_ALERTS = (
         "integrity_discrepancies > 0",
         "10m",
         "ticket",
-        "stuck-sagas",
+        "integrity-discrepancies",
         "Stock, orders, payments or refunds disagree: the scheduler's check-integrity run found "
         "discrepancies. Its log lists each (so does `flask --app wsgi check-integrity`); most "
         "come from sagas that stopped half-way.",

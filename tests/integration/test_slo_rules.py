@@ -15,7 +15,7 @@ DEPLOY = PROJECT_ROOT / "deploy"
 PROMTOOL = shutil.which("promtool")
 RUNBOOK_SLUGS = {
     "high-error-rate", "slow-api", "slow-order-processing", "stuck-sagas", "queue-backlog",
-    "payment-provider-down", "redis-down",
+    "payment-provider-down", "redis-down", "integrity-discrepancies",
 }
 needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
 

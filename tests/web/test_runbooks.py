@@ -12,7 +12,7 @@ from tests.web.knowledge_support import audit_entries, staff_client, submit
 CONTRACT_SLUGS = {
     "stuck-sagas", "payment-provider-down", "queue-backlog", "redis-down", "database-failover",
     "restore-from-backup", "secret-rotation", "deploy-and-rollback", "high-error-rate",
-    "slow-api", "slow-order-processing",
+    "slow-api", "slow-order-processing", "integrity-discrepancies",
 }
 
 
@@ -26,7 +26,7 @@ def seed(app) -> dict:
 
 def test_seeding_creates_every_contract_runbook_once(app):
     first = seed(app)
-    assert first == {"runbooks": 11, "articles": 5, "postmortems": 1}
+    assert first == {"runbooks": 12, "articles": 5, "postmortems": 1}
     assert seed(app) == {"runbooks": 0, "articles": 0, "postmortems": 0}
     viewer = staff_client(app, "viewer")
     listing = viewer.get("/runbooks").get_data(as_text=True)
