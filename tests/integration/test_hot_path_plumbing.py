@@ -114,35 +114,23 @@ def test_an_order_read_during_a_database_outage_is_a_503_and_recovers(make_app, 
                                                                       tmp_path):
     """The order version is read through the driver on PostgreSQL: its errors must still be a
     503 problem (never a 500), and the pool must recover once the database is back."""
-    import uuid
-
     from tests.conftest import migrate
     from tests.helpers import admin_headers, create_product, merchant_with_key, order_body
+    from tests.outages import OutageDatabase
 
-    name = f"op_hot_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        database_url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-        migrate(database_url, redis_url, tmp_path / "migrate")
-        app = make_app(database_url)
+    with OutageDatabase("op_hot") as database:
+        migrate(database.url, redis_url, tmp_path / "migrate")
+        app = make_app(database.url)
         client = app.test_client()
         _, key = merchant_with_key(client, admin_headers(app, client))
         create_product(client, key)
         order_id = client.post("/api/v1/orders", json=order_body(), headers=key).get_json()["id"]
         assert client.get(f"/api/v1/orders/{order_id}", headers=key).status_code == 200
-        with admin.connect() as connection:
-            connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
-            connection.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                {"n": name},
-            )
+        database.go_away()
         down = client.get(f"/api/v1/orders/{order_id}", headers=key)
         assert down.status_code == 503
         assert down.mimetype == "application/problem+json" and "Retry-After" in down.headers
-        with admin.connect() as connection:
-            connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        database.come_back()
         # A connection used in the last second is not pinged: at most one request per dead
         # connection fails, then the pool is rebuilt.
         deadline = time.monotonic() + 5
@@ -152,7 +140,3 @@ def test_an_order_read_during_a_database_outage_is_a_503_and_recovers(make_app, 
             time.sleep(0.1)
             back = client.get(f"/api/v1/orders/{order_id}", headers=key)
         assert back.status_code == 200 and back.get_json()["id"] == order_id
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()

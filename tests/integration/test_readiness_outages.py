@@ -7,12 +7,10 @@ database of our own whose connections we ban and allow again.
 import shutil
 import subprocess
 import time
-import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
 
-from tests.conftest import PG_ADMIN_URL
+from tests.outages import OutageDatabase
 from tests.servers import free_port
 
 REDIS_SERVER = shutil.which("redis-server")
@@ -78,35 +76,16 @@ def test_readiness_follows_redis_going_down_and_coming_back(make_app, sqlite_dat
 
 
 def test_readiness_follows_the_database_going_away_and_coming_back(make_app):
-    name = f"op_ready_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        app = make_app(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
+    with OutageDatabase("op_ready") as database:
+        app = make_app(database.url)
         client = app.test_client()
         assert client.get("/readyz").status_code == 200
-        with admin.connect() as connection:
-            connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
-            connection.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                {"n": name},
-            )
+        database.go_away()
         assert seconds_until(client, 503) < 5
         assert client.get("/readyz").get_json()["failed"] == ["database"]
         assert client.get("/healthz").status_code == 200
-        with admin.connect() as connection:
-            connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        database.come_back()
         assert seconds_until(client, 200) < 5
-    finally:
-        from app.extensions import db
-
-        for built in [app] if "app" in locals() else []:
-            with built.app_context():
-                db.engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
@@ -118,23 +97,13 @@ def test_the_api_answers_a_database_outage_with_503_retry_after_and_rate_headers
     from tests.conftest import migrate
     from tests.helpers import admin_headers, create_product, merchant_with_key
 
-    name = f"op_outage_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        migrate(url, redis_url, tmp_path / "migrate")
-        app = make_app(url)
+    with OutageDatabase() as database:
+        migrate(database.url, redis_url, tmp_path / "migrate")
+        app = make_app(database.url)
         client = app.test_client()
         _, merchant = merchant_with_key(client, admin_headers(app, client))
         create_product(client, merchant)
-        with admin.connect() as connection:
-            connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
-            connection.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                {"n": name},
-            )
+        database.go_away()
         calls = [
             ("get", "/api/v1/products", merchant, None),  # the key's principal is cached
             ("get", "/api/v1/orders/ord_missing", {"X-API-Key": "op_unknown_key"}, None),
@@ -146,21 +115,11 @@ def test_the_api_answers_a_database_outage_with_503_retry_after_and_rate_headers
             assert response.mimetype == "application/problem+json"
             assert response.headers["Retry-After"] == "5"
             assert all(name in response.headers for name in RATE_HEADERS), path
-        with admin.connect() as connection:
-            connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        database.come_back()
         deadline = time.monotonic() + 10
         while client.get("/api/v1/products", headers=merchant).status_code != 200:
             assert time.monotonic() < deadline, "the API did not come back with the database"
             time.sleep(0.2)
-    finally:
-        from app.extensions import db
-
-        for built in [app] if "app" in locals() else []:
-            with built.app_context():
-                db.engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")

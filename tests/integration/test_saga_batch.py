@@ -9,13 +9,11 @@ saga jobs are taken off the queue, and queue prefixes that are not valid in job 
 
 import threading
 import time
-import uuid
 
 import pytest
 from rq import Queue
-from sqlalchemy import create_engine, text
 
-from tests.conftest import PG_ADMIN_URL, migrate
+from tests.conftest import migrate
 from tests.helpers import drain_queues, order_body
 from tests.integration.saga_support import (
     Interrupted,
@@ -30,6 +28,7 @@ from tests.integration.saga_support import (
 )
 from tests.integration.test_saga_failure_paths import CASES
 from tests.integration.test_saga_kill import wait_for_pause
+from tests.outages import OutageDatabase
 from tests.servers import SchedulerProcess, WorkerProcess, settings_of
 
 STOCK = 100
@@ -396,15 +395,9 @@ def test_the_database_going_away_while_a_backlog_drains_loses_no_order(
 ):
     from app.extensions import db
 
-    name = f"op_outage_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    app = None
-    try:
-        migrate(url, redis_url, tmp_path / "migrate")
-        app = make_app(url)
+    with OutageDatabase() as database:
+        migrate(database.url, redis_url, tmp_path / "migrate")
+        app = make_app(database.url)
         client = app.test_client()
         merchant = merchant_with_stock(app, client, stock=STOCK)
         order_ids = _place(client, merchant, [order_body() for _ in range(24)])
@@ -420,16 +413,9 @@ def test_the_database_going_away_while_a_backlog_drains_loses_no_order(
             while not any(s == "completed" for s, _ in statuses(app, order_ids).values()):
                 assert time.monotonic() < deadline, worker.log_text()[-2000:]
                 time.sleep(0.05)
-            with admin.connect() as connection:  # the database goes away for two seconds
-                connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
-                connection.execute(
-                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                         "WHERE datname = :n"),
-                    {"n": name},
-                )
+            database.go_away()  # for two seconds
             time.sleep(2)
-            with admin.connect() as connection:
-                connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+            database.come_back()
             with app.app_context():
                 db.engine.dispose()  # this process's connections died too
             final = wait_until_final(app, order_ids, timeout=60)
@@ -437,10 +423,3 @@ def test_the_database_going_away_while_a_backlog_drains_loses_no_order(
         assert all(ledger(app, order_id) == {"capture": 1, "refund": 0} for order_id in order_ids)
         assert stock_of(app) == (STOCK - 2 * len(order_ids), 0)
         assert integrity_problems(app) == []
-    finally:
-        if app is not None:
-            with app.app_context():
-                db.engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
