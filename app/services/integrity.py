@@ -44,25 +44,16 @@ def _count_if(condition):
 def check_stock() -> list[str]:
     """On hand never negative; reserved == the units of reservations still open."""
     reserved_step, completed_step = aliased(SagaStep), aliased(SagaStep)
+
+    def succeeded(step, name: str):
+        return and_(step.order_id == OrderLine.order_id, step.name == name,
+                    step.status == StepStatus.SUCCEEDED)
+
     # Open reservations: reserve_inventory succeeded and complete did not (yet).
     open_query = (
         select(OrderLine.product_id, func.sum(OrderLine.quantity))
-        .join(
-            reserved_step,
-            and_(
-                reserved_step.order_id == OrderLine.order_id,
-                reserved_step.name == RESERVE_INVENTORY,
-                reserved_step.status == StepStatus.SUCCEEDED,
-            ),
-        )
-        .outerjoin(
-            completed_step,
-            and_(
-                completed_step.order_id == OrderLine.order_id,
-                completed_step.name == COMPLETE,
-                completed_step.status == StepStatus.SUCCEEDED,
-            ),
-        )
+        .join(reserved_step, succeeded(reserved_step, RESERVE_INVENTORY))
+        .outerjoin(completed_step, succeeded(completed_step, COMPLETE))
         .where(completed_step.seq.is_(None))
         .group_by(OrderLine.product_id)
     )
