@@ -15,6 +15,7 @@ from flask import Flask, abort, request
 
 app = Flask(__name__)
 _local = threading.local()
+INSERT = "INSERT INTO bench_bare (payload) VALUES (%s) RETURNING id"
 
 
 def connection() -> psycopg.Connection:
@@ -29,9 +30,7 @@ def connection() -> psycopg.Connection:
 @app.post("/bare/rows")
 def insert_row():
     payload = request.get_data(as_text=True)
-    row = connection().execute(
-        "INSERT INTO bench_bare (payload) VALUES (%s) RETURNING id", (payload,)
-    ).fetchone()
+    row = connection().execute(INSERT, (payload,)).fetchone()
     return {"id": row[0]}, 201
 
 

@@ -12,15 +12,15 @@ request, before any authentication, validation, pricing or multi-row write.
 from __future__ import annotations
 
 import os
-import threading
 
-import psycopg
 import redis
 from flask import Flask, request
 from rq import Queue
 
+# The bare app's own insert, on its own per-thread connection.
+from benchmarks.bare_app import INSERT, connection
+
 app = Flask(__name__)
-_local = threading.local()
 _redis = redis.Redis.from_url(os.environ["FLOOR_REDIS_URL"])
 _queue = Queue("floor", connection=_redis)
 # The product's own fixed-window count (app/auth/rate_limits.py): INCR, EXPIRE on first hit, TTL.
@@ -32,16 +32,6 @@ return {current, redis.call("ttl", KEYS[1])}
 """
 )
 LIMIT = 10**9
-INSERT = "INSERT INTO bench_bare (payload) VALUES (%s) RETURNING id"
-
-
-def connection() -> psycopg.Connection:
-    """One autocommit connection per worker thread, opened after the fork."""
-    current = getattr(_local, "connection", None)
-    if current is None or current.closed:
-        url = os.environ["BARE_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
-        current = _local.connection = psycopg.connect(url, autocommit=True)
-    return current
 
 
 def _insert_and_enqueue() -> int:
