@@ -123,3 +123,24 @@ def test_slo_page_says_unavailable_when_redis_is_down(make_app, sqlite_database_
 
         assert slo.slo_overview() == {"available": False, "evaluated_at": None, "objectives": []}
         assert slo.firing_alerts() == []
+
+
+def test_firing_alerts_are_logged_when_they_change_not_on_every_tick(sqlite_app, caplog):
+    from app.services import slo
+
+    buckets = sqlite_app.extensions["slo_buckets"]
+    buckets.record([(API_AVAILABILITY.slug, True)] * 10 + [(API_AVAILABILITY.slug, False)] * 90)
+
+    def tick() -> list[str]:
+        caplog.clear()
+        with sqlite_app.app_context():
+            slo.evaluate_and_store(min_interval=0)
+        return [r.getMessage() for r in caplog.records if r.name == "app.services.slo"]
+
+    with caplog.at_level("INFO", logger="app.services.slo"):
+        assert tick() == ["SLO burn-rate alerts firing"]
+        assert tick() == []  # the same alerts still firing: nothing new to say
+        # 100,000 good requests bring the error rate under every alert's threshold.
+        buckets.record([(API_AVAILABILITY.slug, False)] * 100_000)  # (slug, is_bad)
+        assert tick() == ["SLO burn-rate alerts resolved"]
+        assert tick() == []
