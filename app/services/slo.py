@@ -183,19 +183,16 @@ def evaluate_and_store(min_interval: float = 10.0) -> list[dict[str, Any]] | Non
     objectives = [_as_dict(e) for e in evaluate_slos()]
     status = {"evaluated_at": time.time(), "objectives": objectives}
     _redis().set(_key(STATUS_KEY), json.dumps(status), ex=STATUS_TTL_SECONDS)
-    firing = _firing(objectives)
-    # Logged when the set of firing alerts changes, not on every tick: a tick every ~12 s
-    # repeating the same warning buries the logs while the dashboard and Prometheus show the state.
-    if firing != _firing(stored["objectives"] if stored else []):
+    firing = [a["name"] for a in firing_alerts(status)]
+    # Logged when the set of firing alerts changes, not on every tick: the same warning repeated
+    # every 10 s buries the logs, while the dashboard and Prometheus show the state.
+    before = {a["name"] for a in firing_alerts(stored)} if stored else set()
+    if set(firing) != before:
         if firing:
             log.warning("SLO burn-rate alerts firing", extra={"alerts": ",".join(firing)})
         else:
             log.info("SLO burn-rate alerts resolved")
     return objectives
-
-
-def _firing(objectives: list[dict[str, Any]]) -> list[str]:
-    return [a["name"] for o in objectives for a in o["alerts"] if a["firing"]]
 
 
 def _stored() -> dict[str, Any] | None:
