@@ -16,6 +16,7 @@ import os
 import shutil
 import sqlite3
 import subprocess  # noqa: S404 - runs the PostgreSQL client tools with a fixed argv, no shell
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -106,20 +107,42 @@ def dump_postgresql(
 def restore_postgresql(
     url: str, dump: Path, progress: Progress, bin_dir: str = "", password=""
 ) -> None:
-    """Empty the public schema and pg_restore the dump into it, in one transaction."""
+    """Replace the public schema with the dump's, all in one transaction.
+
+    pg_restore first turns the dump into an SQL script (so a damaged dump fails before the
+    database is touched); psql then runs "drop and recreate the schema" and that script inside a
+    single transaction, so a restore that fails anywhere leaves the old data exactly as it was.
+    """
     env = libpq_env(url, password)
-    engine = create_engine(url)
+    with tempfile.TemporaryDirectory(prefix="restore-") as scratch:
+        script = Path(scratch) / "restore.sql"
+        argv = [
+            pg_tool("pg_restore", bin_dir), "--no-owner", "--no-privileges", "--exit-on-error",
+            "--verbose", f"--file={script}", str(dump),
+        ]
+        _run_tool(argv, env, progress, ("processing data for table",))
+        preamble = Path(scratch) / "preamble.sql"
+        preamble.write_text("DROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n")
+        progress("  loading the restored schema and data in one transaction")
+        argv = [
+            pg_tool("psql", bin_dir), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1",
+            "--single-transaction", f"--file={preamble}", f"--file={script}",
+        ]
+        _run_tool(argv, env, progress, ())
+
+
+def check_sqlite(path: Path) -> None:
+    """Refuse an SQLite file that is not a sound database (before it replaces anything)."""
     try:
-        with engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-    finally:
-        engine.dispose()
-    argv = [
-        pg_tool("pg_restore", bin_dir), "--no-owner", "--no-privileges", "--exit-on-error",
-        "--single-transaction", "--verbose", f"--dbname={env['PGDATABASE']}", str(dump),
-    ]
-    _run_tool(argv, env, progress, ("processing data for table",))
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            verdict = connection.execute("PRAGMA quick_check").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        raise SnapshotError(f"the backup's database file is damaged ({exc})") from None
+    if not verdict or verdict[0] != "ok":
+        raise SnapshotError(f"the backup's database file is damaged ({verdict and verdict[0]})")
 
 
 def copy_sqlite(source: Path, target: Path, progress: Progress) -> None:

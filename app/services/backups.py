@@ -91,7 +91,9 @@ def take_backup(path: Path | None = None, progress: Progress = _quiet) -> dict[s
     path = Path(path) if path else default_backup_path()
     if path.exists() and any(path.iterdir()):
         raise BackupError(f"{path} exists and is not empty; name a new directory")
-    path.mkdir(parents=True, exist_ok=True)
+    # Private: a backup holds password and key hashes and customers' details.
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
     data_file = path / DATA_FILES[backend]
     started = time.monotonic()
     taken_at = dt.datetime.now(dt.UTC)
@@ -126,6 +128,8 @@ def take_backup(path: Path | None = None, progress: Progress = _quiet) -> dict[s
         "tables": tables,
     }
     (path / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    for written in path.iterdir():
+        written.chmod(0o600)
     rows = sum(t["rows"] for t in tables.values())
     progress(f"done: {len(tables)} tables, {rows} rows, {manifest['data_bytes']} bytes")
     log.info("backup taken", extra={"path": str(path), "rows": rows})
@@ -199,6 +203,7 @@ def _restore_sqlite(data_file: Path, target: Path, progress: Progress) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         source = Path(scratch) / "restore.sqlite3"
         shutil.copyfile(data_file, source)
+        snapshots.check_sqlite(source)
         snapshots.copy_sqlite(source, target, progress)
 
 

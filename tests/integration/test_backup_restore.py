@@ -209,3 +209,29 @@ def test_backups_connect_with_the_database_password_the_app_uses(make_app,
         url = backups._database_url()
     assert make_url(url).password == "from-vault-1234"
     assert snapshots.libpq_env(url)["PGPASSWORD"] == "from-vault-1234"
+
+
+def test_a_restore_that_fails_midway_leaves_the_old_data_in_place(app, tmp_path):
+    """A dump cut short whose manifest was rewritten to match passes the checksum; the restore
+    must then fail without having dropped anything (it used to drop the schema first)."""
+    place_orders(app, 2)
+    with app.app_context():
+        manifest = backups.take_backup(tmp_path / "b1")
+    data = tmp_path / "b1" / manifest["data_file"]
+    data.write_bytes(data.read_bytes()[: data.stat().st_size * 2 // 3])
+    manifest["data_sha256"] = snapshots.file_sha256(data)
+    manifest["data_bytes"] = data.stat().st_size
+    (tmp_path / "b1" / "manifest.json").write_text(json.dumps(manifest))
+    before = fingerprints_of(app.config["DATABASE_URL"])
+    with app.app_context(), pytest.raises(backups.BackupError) as refused:
+        backups.restore_backup(tmp_path / "b1", force=True)
+    assert "Traceback" not in str(refused.value)
+    assert fingerprints_of(app.config["DATABASE_URL"]) == before
+
+
+def test_backups_are_readable_by_their_owner_only(sqlite_app, tmp_path):
+    with sqlite_app.app_context():
+        backups.take_backup(tmp_path / "b1")
+    assert (tmp_path / "b1").stat().st_mode & 0o777 == 0o700
+    modes = {f.name: f.stat().st_mode & 0o777 for f in (tmp_path / "b1").iterdir()}
+    assert modes and set(modes.values()) == {0o600}, modes
