@@ -11,7 +11,12 @@ from app.api.errors import DEPENDENCY_ERRORS
 from app.auth.rate_limits import count_api_request, settle_prefetched_count
 from app.problems import problem_response
 
-API_PREFIX = "/api/v1/"
+API_BASE = "/api/v1"
+
+
+def is_api_v1_path(path: str) -> bool:
+    """/api/v1 itself or anything under it (not /api/v10...)."""
+    return path == API_BASE or path.startswith(API_BASE + "/")
 
 
 def _rate_state():
@@ -39,9 +44,10 @@ def enforce_api_rate_limit():
 def rate_limit_headers(response):
     """Every /api/v1 response carries the caller's X-RateLimit-* (404s and 405s included), and
     a 405 its Allow header."""
-    if not request.path.startswith(API_PREFIX):
+    if not is_api_v1_path(request.path):
         return response
-    if "rate_state" not in g:
+    counted_here = "rate_state" not in g
+    if counted_here:
         # The limit hook did not run (unknown route, 405, a hook before it refused the request):
         # count the request all the same.
         try:
@@ -51,10 +57,20 @@ def rate_limit_headers(response):
             # counted by client address, so the 503 still carries the headers.
             g.rate_state = count_api_request(None)
     state = g.rate_state
+    routing = request.routing_exception
+    if counted_here and routing is not None and state is not None and not state.allowed:
+        # An unknown path or method over the limit is refused like any other request: the
+        # contract's 429, not a 404 that would tell a throttled client nothing.
+        refused = problem_response(
+            429, detail="Rate limit exceeded; see Retry-After.", headers=state.headers()
+        )
+        for name, value in response.headers.items():  # X-Request-ID and the like, already set
+            if name.lower() not in ("content-type", "content-length", "allow"):
+                refused.headers.setdefault(name, value)
+        return refused
     if state is not None:
         for name, value in state.headers().items():
             response.headers.setdefault(name, value)
-    routing = request.routing_exception
     if isinstance(routing, MethodNotAllowed) and routing.valid_methods:
         # The app-wide handler builds the 405 problem; RFC 9110 wants the methods named.
         response.headers.setdefault("Allow", ", ".join(sorted(routing.valid_methods)))

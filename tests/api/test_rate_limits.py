@@ -41,6 +41,9 @@ def test_api_limit_is_shared_by_all_workers_with_headers_and_429(limited_app, tm
         answers = [requests.get(server.url + "/api/v1/orders", headers=key, timeout=10)
                    for _ in range(6)]
         anonymous = requests.get(server.url + "/api/v1/no-such-route", timeout=10)
+        base_path = requests.get(server.url + "/api/v1", timeout=10)
+        unknown_over_limit = requests.get(server.url + "/api/v1/no-such-route", headers=key,
+                                          timeout=10)
     assert [r.status_code for r in answers] == [200] * 5 + [429]
     assert [int(r.headers["X-RateLimit-Remaining"]) for r in answers] == [4, 3, 2, 1, 0, 0]
     for response in answers:
@@ -54,6 +57,15 @@ def test_api_limit_is_shared_by_all_workers_with_headers_and_429(limited_app, tm
     # of it); a 404 for an unknown route carries the headers too.
     assert anonymous.status_code == 404
     assert anonymous.headers["X-RateLimit-Remaining"] == "3"
+    # /api/v1 itself is under /api/v1 as well.
+    assert base_path.status_code == 404
+    assert base_path.headers["X-RateLimit-Remaining"] == "2"
+    # Over the limit, an unknown path is refused like a known one: 429, not 404.
+    assert unknown_over_limit.status_code == 429
+    assert unknown_over_limit.headers["Content-Type"] == "application/problem+json"
+    assert unknown_over_limit.json()["request_id"] == unknown_over_limit.headers["X-Request-ID"]
+    assert int(unknown_over_limit.headers["Retry-After"]) >= 1
+    assert unknown_over_limit.headers["X-RateLimit-Remaining"] == "0"
 
 
 def test_token_endpoint_is_limited_per_ip_and_per_username(limited_app, tmp_path):
