@@ -80,19 +80,28 @@ def principal_from_headers(request: Request, api_key_hash: str | None = None):
     """The user or API key the request's Authorization / X-API-Key header names, else None.
 
     `api_key_hash`: the X-API-Key's hash, when the caller has computed it already."""
-    from app.services import accounts
 
     api_key = request.headers.get("X-API-Key")
-    if api_key:
-        return api_key_principal(api_key.strip(), api_key_hash)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
+    bearer = token.strip() if scheme.lower() == "bearer" else None
+    if api_key:
+        principal = api_key_principal(api_key.strip(), api_key_hash)
+        # A bad token next to a good key is still a bad credential: 401, as either alone would be.
+        if principal is not None and bearer is not None and _bearer_user(bearer) is None:
+            return None
+        return principal
+    return _bearer_user(bearer) if bearer else None
+
+
+def _bearer_user(token: str):
+    """The active user a valid access token names, else None."""
+    from app.services import accounts
+
     config = current_app.config
     try:
         claims = tokens.verify(
-            token.strip(),
+            token,
             signing_keys(),
             issuer=config["JWT_ISSUER"],
             audience=config["JWT_AUDIENCE"],

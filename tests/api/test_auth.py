@@ -146,6 +146,19 @@ def test_api_key_is_shown_once_stored_hashed_and_refused_after_revocation(
     assert refused.headers["WWW-Authenticate"].startswith("Bearer")
 
 
+def test_a_bad_credential_beside_a_good_one_is_still_refused(sqlite_app, sqlite_client):
+    admin = admin_headers(sqlite_app, sqlite_client)
+    _, key = merchant_with_key(sqlite_client, admin)
+    assert sqlite_client.get("/api/v1/orders", headers=key).status_code == 200
+    bad_token_good_key = sqlite_client.get(
+        "/api/v1/orders", headers={**key, **bearer("not.a.jwt")})
+    good_token_bad_key = sqlite_client.get(
+        "/api/v1/orders", headers={**admin, "X-API-Key": "opk_nope_nope"})
+    for refused in (bad_token_good_key, good_token_bad_key):
+        assert refused.status_code == 401
+        assert refused.headers["WWW-Authenticate"] == "Bearer"
+
+
 def test_passwords_are_hashed_with_argon2id_at_owasp_parameters(sqlite_app):
     from app.extensions import db
     from app.infra.models import User
