@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, render_template, request
+from flask import Flask, abort, g, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from config import PROJECT_ROOT, database_connect_url, load_settings
@@ -279,6 +279,7 @@ SECURITY_HEADERS = {
 
 
 def _init_http_behaviour(app: Flask) -> None:
+    from app.extensions import db
     from app.observability.metrics import init_metrics
     from app.observability.request_ids import init_request_ids
     from app.problems import problem_response
@@ -298,6 +299,19 @@ def _init_http_behaviour(app: Flask) -> None:
     def wants_problem() -> bool:
         return request.path.startswith("/api/") or request.path in ("/readyz", "/healthz")
 
+    @app.before_request
+    def refuse_nul_characters():
+        """No id, filter or form field holds a NUL, and PostgreSQL text cannot store one: refuse
+        it at the door (404 in a path, 400 in a query or form) instead of failing in the driver."""
+        if "\x00" in request.path:
+            abort(404)
+        fields = [request.args] if wants_problem() else [request.args, request.form]
+        for values in fields:
+            for name, items in values.lists():
+                if "\x00" in name or any("\x00" in item for item in items):
+                    abort(400, "Text may not contain NUL characters; remove them and retry.")
+        return None
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         if wants_problem():
@@ -313,6 +327,12 @@ def _init_http_behaviour(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected_error(exc: Exception):
         app.logger.exception("unhandled error")
+        # The failed statement may have left the session unusable; the error page itself reads
+        # the current user through it.
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 - nothing more to undo; the page must still render
+            app.logger.warning("could not roll back after the error")
         if wants_problem():
             return problem_response(500, detail="Something went wrong on our side.")
         return render_template(

@@ -65,7 +65,7 @@ def within_days(query: Select, column, first_day: dt.date | None, last_day: dt.d
     days; either may be open)."""
     if first_day:
         query = query.where(column >= dt.datetime.combine(first_day, dt.time(), dt.UTC))
-    if last_day:
+    if last_day and last_day < dt.date.max:  # up to 9999-12-31 inclusive means no end at all
         end = dt.datetime.combine(last_day, dt.time(), dt.UTC) + dt.timedelta(days=1)
         query = query.where(column < end)
     return query

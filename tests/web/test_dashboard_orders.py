@@ -57,6 +57,29 @@ def test_order_list_filters_by_status_reason_merchant_dates_and_search(app):
     assert ok in ids("created_from=2020-01-01")
     bad = viewer.get("/orders?created_from=yesterday")
     assert bad.status_code == 400 and "Not a valid date" in bad.get_data(as_text=True)
+    # The last day the calendar has is a valid inclusive end (it used to overflow into a 500).
+    assert ok in ids("created_to=9999-12-31")
+
+
+def test_nul_characters_are_refused_with_a_message_not_a_server_error(app):
+    api, _, headers = shop(app)
+    order_id = place(api, headers)
+    operator = staff_client(app, "operator")
+    assert operator.get("/orders/%00").status_code == 404
+    assert operator.get(f"/orders/{order_id}%00").status_code == 404
+    for query in ("/orders?q=a%00b", "/audit?actor=%00", "/kb?q=%00"):
+        refused = operator.get(query)
+        assert refused.status_code == 400, query
+        assert "NUL" in refused.get_data(as_text=True)
+        assert refused.headers["X-Content-Type-Options"] == "nosniff"
+    refused = _confirm(operator, f"/orders/{order_id}/cancel", reason="bad\x00reason")
+    assert refused.status_code == 400 and "NUL" in refused.get_data(as_text=True)
+    assert "Content-Security-Policy" in refused.headers
+    # Nothing was changed, and the dashboard still works for the same session.
+    assert api.get(f"/api/v1/orders/{order_id}", headers=headers).get_json()["status"] != \
+        "cancelled"
+    assert operator.get(f"/orders/{order_id}").status_code == 200
+    assert api.get("/api/v1/orders?status=%00", headers=headers).status_code == 400
 
 
 def test_order_list_pages_through_all_orders_without_repeats(sqlite_app):
