@@ -18,7 +18,7 @@ from app.api.schemas import (
     UserCreate,
     UserOut,
 )
-from app.api.serializers import api_key_json, merchant_json, rfc3339, user_json
+from app.api.serializers import api_key_json, merchant_json, no_content, rfc3339, user_json
 from app.auth.actors import request_actor
 from app.auth.decorators import require_permission
 from app.services import accounts
@@ -53,7 +53,7 @@ def create_api_key(merchant_id: str):
 @require_permission("admin:manage")
 def revoke_api_key(key_id: str):
     accounts.revoke_api_key(key_id, request_actor("api"))
-    return "", 204
+    return no_content()
 
 
 @api.post("/api-keys/<key_id>/rotate")

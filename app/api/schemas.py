@@ -53,7 +53,8 @@ class UserCreate(Strict):
 
 
 class ProductCreate(Strict):
-    sku: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    # Starts with a letter or digit: "." and ".." would be path segments no client can address.
+    sku: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     name: str = Field(min_length=1, max_length=200)
     price: StrictInt = Field(ge=0, le=MAX_AMOUNT)
     currency: Currency

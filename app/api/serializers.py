@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
+
 from app.services.representations import order_representation, rfc3339
 
 __all__ = ["order_json", "rfc3339"]
+
+
+def no_content():
+    """A 204: no body, so no Content-Type either (Flask would label the empty body text/html)."""
+    response = current_app.response_class(status=204)
+    del response.headers["Content-Type"]
+    return response
 
 
 def merchant_json(m) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app, request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from app.api import api
 from app.api.access import acting_merchant
@@ -11,7 +11,7 @@ from app.api.idempotency import idempotent
 from app.api.openapi import documented
 from app.api.parsing import PAGE_QUERY, parse_body, query_int
 from app.api.schemas import Strict
-from app.api.serializers import rfc3339
+from app.api.serializers import no_content, rfc3339
 from app.auth.actors import request_actor
 from app.auth.decorators import require_permission
 from app.services import webhooks
@@ -114,7 +114,7 @@ def create_webhook():
 
 
 class WebhookRotate(Strict):
-    overlap_seconds: int = Field(default=86400, ge=0, le=30 * 86400)
+    overlap_seconds: StrictInt = Field(default=86400, ge=0, le=30 * 86400)
 
 
 class WebhookRotatedOut(WebhookOut):
@@ -155,7 +155,7 @@ def list_webhooks():
 @require_permission("api:merchant")
 def delete_webhook(webhook_id: str):
     webhooks.delete_webhook(webhook_id, acting_merchant(), request_actor("api"))
-    return "", 204
+    return no_content()
 
 
 @api.get("/webhooks/<webhook_id>/deliveries")

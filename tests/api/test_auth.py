@@ -139,8 +139,9 @@ def test_api_key_is_shown_once_stored_hashed_and_refused_after_revocation(
     headers = {"X-API-Key": created["key"]}
     assert sqlite_client.get("/api/v1/orders", headers=headers).status_code == 200
 
-    assert sqlite_client.delete(f"/api/v1/api-keys/{created['id']}", headers=admin).status_code \
-        == 204
+    revoked = sqlite_client.delete(f"/api/v1/api-keys/{created['id']}", headers=admin)
+    assert revoked.status_code == 204 and revoked.data == b""
+    assert "Content-Type" not in revoked.headers  # no body, so nothing to label
     refused = sqlite_client.get("/api/v1/orders", headers=headers)
     assert refused.status_code == 401
     assert refused.headers["WWW-Authenticate"].startswith("Bearer")

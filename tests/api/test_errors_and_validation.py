@@ -116,6 +116,14 @@ def test_a_currency_outside_iso_4217_is_422_on_that_field(sqlite_client, merchan
     assert sqlite_client.post("/api/v1/products", json=body, headers=merchant).status_code == 201
 
 
+@pytest.mark.parametrize("sku", [".", "..", ".hidden", "-dash", "A/B", "with space"])
+def test_a_sku_no_url_could_address_is_422(sqlite_client, merchant, sku):
+    body = {"sku": sku, "name": "x", "price": 100, "currency": "MYR", "stock": 1}
+    problem = assert_problem(sqlite_client.post("/api/v1/products", json=body, headers=merchant),
+                             422)
+    assert [e["field"] for e in problem["errors"]] == ["sku"]
+
+
 def test_validation_errors_name_each_field(sqlite_client, merchant):
     body = order_body(items=[{"sku": "SKU-1", "quantity": 0}, {"sku": "SKU-1", "quantity": "2"}])
     body["shipping_address"]["country"] = "Malaysia"

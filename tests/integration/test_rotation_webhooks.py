@@ -45,3 +45,8 @@ def test_rotated_webhook_secret_signs_with_both_secrets_until_the_overlap_ends(s
     other = merchant_with_key(sqlite_client, admin, name="Other")[1]
     assert sqlite_client.post(f"/api/v1/webhooks/{created['id']}/rotate-secret", json={},
                               headers=other).status_code == 404
+    # A boolean is no number of seconds (JSON's false must not become 0).
+    refused = sqlite_client.post(f"/api/v1/webhooks/{created['id']}/rotate-secret",
+                                 json={"overlap_seconds": False}, headers=headers)
+    assert refused.status_code == 422
+    assert [e["field"] for e in refused.get_json()["errors"]] == ["overlap_seconds"]
