@@ -41,6 +41,22 @@ HEADER_DOCS = {
     "X-RateLimit-Remaining": "Requests left in the current window",
     "X-RateLimit-Reset": "Seconds until the window resets",
 }
+# Request headers every operation (or every conditional read) takes.
+REQUEST_ID_PARAMETER = {
+    "name": "X-Request-ID",
+    "in": "header",
+    "required": False,
+    "description": "Echoed in the response and written to the logs (also the worker jobs' logs); "
+    "anything else is replaced by a generated id",
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"},
+}
+IF_NONE_MATCH_PARAMETER = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "An ETag this resource sent; 304 while it is still the current one",
+    "schema": {"type": "string"},
+}
 INTEGER_HEADERS = {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"}
 
 
@@ -124,6 +140,9 @@ def _operation(view, rule, method: str, components: dict[str, Any]) -> dict[str,
         ],
         "responses": {},
     }
+    operation["parameters"].append(REQUEST_ID_PARAMETER)
+    if 304 in meta["responses"]:
+        operation["parameters"].append(IF_NONE_MATCH_PARAMETER)
     for name, schema in meta["query"].items():
         operation["parameters"].append(
             {"name": name, "in": "query", "required": False, "schema": schema}

@@ -27,7 +27,10 @@ class WebhookOut(BaseModel):
     url: str
     events: list[str]
     created_at: str
-    secret: str | None = Field(default=None, description="only in the answer to POST")
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="The signing secret: shown only in this answer")
 
 
 class WebhookPage(BaseModel):
@@ -94,7 +97,7 @@ def delivery_json(d, attempts) -> dict:
 @documented(
     "Register a webhook (the signing secret is shown only here)",
     body=WebhookCreate,
-    responses={201: WebhookOut},
+    responses={201: WebhookCreated},
     tag="webhooks",
 )
 @require_permission("api:merchant")
@@ -117,7 +120,7 @@ class WebhookRotate(Strict):
     overlap_seconds: StrictInt = Field(default=86400, ge=0, le=30 * 86400)
 
 
-class WebhookRotatedOut(WebhookOut):
+class WebhookRotatedOut(WebhookCreated):
     previous_secret_expires_at: str
 
 

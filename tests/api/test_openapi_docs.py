@@ -35,6 +35,19 @@ def test_document_lists_every_route_with_security_and_contract_headers(sqlite_ap
     assert "WWW-Authenticate" in place["responses"]["401"]["headers"]
     read = document["paths"]["/api/v1/orders/{order_id}"]["get"]
     assert "ETag" in read["responses"]["200"]["headers"] and "304" in read["responses"]
+    # The request headers the contract defines are parameters: If-None-Match on conditional
+    # reads, X-Request-ID everywhere.
+    for path in ("/api/v1/orders/{order_id}", "/api/v1/products/{sku}"):
+        names = {p["name"] for p in document["paths"][path]["get"]["parameters"]}
+        assert {"If-None-Match", "X-Request-ID"} <= names, path
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            assert any(p["name"] == "X-Request-ID" and p["in"] == "header"
+                       for p in operation["parameters"]), (method, path)
+    webhook_created = document["paths"]["/api/v1/webhooks"]["post"]["responses"]["201"]
+    created_schema = webhook_created["content"]["application/json"]["schema"]["$ref"]
+    assert "secret" in document["components"]["schemas"][created_schema.rsplit("/", 1)[1]][
+        "required"]
     assert document["paths"]["/api/v1/auth/token"]["post"]["security"] == []
     cancel = document["paths"]["/api/v1/orders/{order_id}/cancel"]["post"]
     assert "409" in cancel["responses"]  # cancelling a final order

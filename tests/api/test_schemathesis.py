@@ -23,13 +23,16 @@ CHECKS = ",".join([
 ])
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 # A crash of the tool itself, not a finding: CPython 3.11's ast.parse (gh-106905) failing inside
-# hypothesis while it describes a filter lambda, now and then. Such a run is repeated once.
+# hypothesis while it describes a filter lambda, now and then. Such a run is repeated (twice at
+# most); a run that found a real problem is never repeated.
 TOOL_CRASH = "SystemError: AST constructor recursion depth mismatch"
 
 
 def _run(server, header: str, report: Path, max_time: int) -> subprocess.CompletedProcess:
     run = _run_once(server, header, report, max_time)
-    if run.returncode != 0 and TOOL_CRASH in run.stdout + run.stderr:
+    for _ in range(2):
+        if run.returncode == 0 or TOOL_CRASH not in run.stdout + run.stderr:
+            break
         run = _run_once(server, header, report, max_time)
     return run
 

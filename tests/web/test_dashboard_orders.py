@@ -79,7 +79,8 @@ def test_nul_characters_are_refused_with_a_message_not_a_server_error(app):
     assert api.get(f"/api/v1/orders/{order_id}", headers=headers).get_json()["status"] != \
         "cancelled"
     assert operator.get(f"/orders/{order_id}").status_code == 200
-    assert api.get("/api/v1/orders?status=%00", headers=headers).status_code == 400
+    assert api.get("/api/v1/orders?status=%00", headers=headers).status_code == 422
+    assert api.get("/api/v1/orders/%00", headers=headers).status_code == 404
 
 
 def test_order_list_pages_through_all_orders_without_repeats(sqlite_app):
