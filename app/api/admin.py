@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app
 
 from app.api import api
-from app.api.idempotency import idempotent
+from app.api.idempotency import holds_secret, idempotent
 from app.api.openapi import documented
 from app.api.parsing import parse_body
 from app.api.schemas import (
@@ -42,6 +42,7 @@ def create_merchant():
 )
 @require_permission("admin:manage")
 @idempotent
+@holds_secret
 def create_api_key(merchant_id: str):
     body = parse_body(ApiKeyCreate)
     key, plain = accounts.create_api_key(merchant_id, body.name, request_actor("api"))
@@ -65,6 +66,7 @@ def revoke_api_key(key_id: str):
 )
 @require_permission("admin:manage")
 @idempotent
+@holds_secret
 def rotate_api_key(key_id: str):
     body = parse_body(ApiKeyRotate)
     overlap = body.overlap_seconds

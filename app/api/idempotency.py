@@ -48,8 +48,24 @@ def request_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def holds_secret(view):
+    """Mark a view whose answer shows a secret once: its stored first response is encrypted.
+
+    Put it below `@idempotent`."""
+    view.answer_holds_secret = True
+    return view
+
+
 def _replay(stored: idempotency.StoredResponse) -> Response:
-    response = Response(stored.body, status=stored.status)
+    try:
+        body = idempotency.unseal(stored.body, current_app.config["SECRET_KEY"])
+    except idempotency.ReplayUnavailable:
+        return problem_response(
+            409,
+            detail="The first response to this Idempotency-Key can no longer be replayed "
+            "(the key that sealed it was rotated); send the request with a new key.",
+        )
+    response = Response(body, status=stored.status)
     for name, value in stored.headers.items():
         response.headers[name] = value
     response.headers["Idempotent-Replayed"] = "true"
@@ -106,11 +122,11 @@ def idempotent(view):
             idempotency.release(outcome.record_seq)
             return response
         headers = {h: response.headers[h] for h in REPLAYED_HEADERS if h in response.headers}
+        body = response.get_data(as_text=True)
+        if getattr(view, "answer_holds_secret", False):
+            body = idempotency.seal(body, current_app.config["SECRET_KEY"])
         idempotency.complete(
-            outcome.record_seq,
-            idempotency.StoredResponse(
-                response.status_code, response.get_data(as_text=True), headers
-            ),
+            outcome.record_seq, idempotency.StoredResponse(response.status_code, body, headers)
         )
         return response
 

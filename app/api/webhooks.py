@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field, StrictInt
 
 from app.api import api
 from app.api.access import acting_merchant
-from app.api.idempotency import idempotent
+from app.api.idempotency import holds_secret, idempotent
 from app.api.openapi import documented
 from app.api.parsing import PAGE_QUERY, parse_body, query_int
 from app.api.schemas import Strict
@@ -102,6 +102,7 @@ def delivery_json(d, attempts) -> dict:
 )
 @require_permission("api:merchant")
 @idempotent
+@holds_secret
 def create_webhook():
     merchant_id = acting_merchant()
     body = parse_body(WebhookCreate)

@@ -7,9 +7,12 @@ claim and answer "in flight" (409) or, once the winner stored its response, repl
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 
+from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -36,6 +39,33 @@ class Claim:
     outcome: str  # won | replay | in_flight | reused
     record_seq: int | None = None
     response: StoredResponse | None = None
+
+
+SEALED_PREFIX = "sealed:"
+
+
+class ReplayUnavailable(Exception):
+    """A sealed first response can no longer be opened (the key sealing it was rotated)."""
+
+
+def _replay_fernet(secret_key: str) -> Fernet:
+    digest = hashlib.sha256(b"idempotent-replay\0" + secret_key.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def seal(body: str, secret_key: str) -> str:
+    """A first response that shows a secret (an API key, a signing secret) is stored encrypted:
+    the secret itself is kept only as a hash, and must not sit in clear in this table either."""
+    return SEALED_PREFIX + _replay_fernet(secret_key).encrypt(body.encode()).decode()
+
+
+def unseal(body: str, secret_key: str) -> str:
+    if not body.startswith(SEALED_PREFIX):
+        return body
+    try:
+        return _replay_fernet(secret_key).decrypt(body[len(SEALED_PREFIX):].encode()).decode()
+    except InvalidToken:
+        raise ReplayUnavailable from None
 
 
 def claim(scope: str, key: str, method: str, path: str, request_hash: str) -> Claim:

@@ -145,12 +145,43 @@ def test_every_creating_post_is_idempotent(app, client, shop, path, body):
     assert second.get_json() == first.get_json()
 
 
-def test_api_key_creation_replays_the_same_key(app, client, shop):
+def _stored_replay_bodies(app) -> str:
+    from app.extensions import db
+    from app.infra.models import IdempotencyRecord
+
+    with app.app_context():
+        return "\n".join(r.response_body or "" for r in db.session.query(IdempotencyRecord))
+
+
+def test_secrets_are_replayed_but_never_stored_in_clear(app, client, shop):
+    """An API key (and a webhook secret) is replayed to the same Idempotency-Key, but the
+    stored first response holds it encrypted: keys live at rest only as hashes."""
     headers = {**shop["admin"], "Idempotency-Key": "key-once"}
     path = f"/api/v1/merchants/{shop['merchant_id']}/api-keys"
-    first = client.post(path, json={"name": "k"}, headers=headers).get_json()
-    second = client.post(path, json={"name": "k"}, headers=headers).get_json()
-    assert first == second
+    first = client.post(path, json={"name": "k"}, headers=headers)
+    second = client.post(path, json={"name": "k"}, headers=headers)
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert first.get_json() == second.get_json() and first.get_json()["key"]
+    merchant = {**shop["headers"], "Idempotency-Key": "hook-once"}
+    hook = {"url": "https://example.com/hooks", "events": ["order.completed"]}
+    created = client.post("/api/v1/webhooks", json=hook, headers=merchant)
+    assert created.status_code == 201, created.get_json()
+    assert client.post("/api/v1/webhooks", json=hook, headers=merchant).get_json() == \
+        created.get_json()
+    stored = _stored_replay_bodies(app)
+    assert first.get_json()["key"] not in stored
+    assert created.get_json()["secret"] not in stored
+    assert first.get_json()["id"] not in stored  # the whole answer is sealed, not one field
+
+
+def test_a_sealed_answer_that_can_no_longer_be_opened_is_a_409(app, client, shop):
+    headers = {**shop["admin"], "Idempotency-Key": "key-rotated"}
+    path = f"/api/v1/merchants/{shop['merchant_id']}/api-keys"
+    assert client.post(path, json={"name": "k"}, headers=headers).status_code == 201
+    app.config["SECRET_KEY"] = "a-rotated-secret-key-" + "r" * 32
+    refused = client.post(path, json={"name": "k"}, headers=headers)
+    assert refused.status_code == 409
+    assert "new key" in refused.get_json()["detail"]
 
 
 def test_overlong_key_is_422(client, shop):
