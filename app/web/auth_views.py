@@ -58,16 +58,18 @@ def login():
 def logout():
     """POST logs out; GET, e.g. a typed URL, asks first (a GET must never change anything).
 
-    The POST is the one dashboard state change that needs no valid CSRF token: the logout button
-    sits on every page, and a page left open longer than WTF_CSRF_TIME_LIMIT (or across a
-    SECRET_KEY rotation) must still log out. The worst a forged request can do is log someone
-    out, and the SameSite=Lax session cookie is not even sent with a cross-site POST.
+    Like every dashboard POST it needs a valid CSRF token (a forged cross-site request must not
+    end anyone's shift). A logout button on a page left open longer than WTF_CSRF_TIME_LIMIT (or
+    across a SECRET_KEY rotation) carries a stale token: that answers the confirmation page with a
+    fresh one and says so - one more click, never a dead end.
     """
+    if not current_user.is_authenticated:
+        return redirect(url_for("web.login"))
     if request.method == "GET":
-        if not current_user.is_authenticated:
-            return redirect(url_for("web.login"))
         return render_template("logout.html", form=LogoutForm())
-    if current_user.is_authenticated:
-        end_session()
-        flash("You are logged out.", "info")
+    form = LogoutForm()
+    if not form.validate():
+        return render_template("logout.html", form=LogoutForm(formdata=None), expired=True), 400
+    end_session()
+    flash("You are logged out.", "info")
     return redirect(url_for("web.login"))

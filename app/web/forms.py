@@ -5,8 +5,8 @@ blueprint is exempt from it, see app/web/__init__.py): a global check answers a 
 bare 400 before the view runs, so the page and whatever the user typed are lost. Here a missing,
 expired or foreign token fails `form.validate()` like any other field, the view shows its page
 again with the input kept, and the form says it expired. Every state-changing dashboard POST
-validates a DashboardForm (tests/web/test_dashboard_csrf.py walks app.url_map to hold us to it);
-the one deliberate exception is /logout (see auth_views.logout).
+validates a DashboardForm (tests/web/test_dashboard_csrf.py walks app.url_map to hold us to it),
+/logout included.
 """
 
 from flask import flash

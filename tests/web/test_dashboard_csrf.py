@@ -56,7 +56,7 @@ BODIES = {
     "web.runbook_tick": lambda w: {"note": "seen"},
     "web.runbook_finish": lambda w: {"outcome": "resolved", "notes": "done"},
 }
-# The one POST that works without a valid token, on purpose (see auth_views.logout).
+# Walked on its own (tests/web/test_login_logout.py): the walk's admin must stay logged in.
 NO_TOKEN_NEEDED = {"web.logout"}
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 

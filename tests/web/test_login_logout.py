@@ -31,7 +31,13 @@ def _redirected_to_login(response) -> bool:
     return response.status_code == 302 and "/login" in response.headers["Location"]
 
 
-def test_logout_works_from_a_page_open_longer_than_the_csrf_token_lifetime(
+def _log_out(client):
+    """Press the logout button of a freshly loaded page."""
+    token = csrf_token_from(client.get("/logout").get_data(as_text=True))
+    return client.post("/logout", data={"csrf_token": token})
+
+
+def test_logout_from_a_page_open_longer_than_the_csrf_token_lifetime_asks_once_more(
     sqlite_app, monkeypatch
 ):
     import time
@@ -43,23 +49,33 @@ def test_logout_works_from_a_page_open_longer_than_the_csrf_token_lifetime(
     later = sqlite_app.config["WTF_CSRF_TIME_LIMIT"] + 3600
     monkeypatch.setattr(itsdangerous.timed.TimestampSigner, "get_timestamp",
                         lambda self: int(time.time()) + later)
-    done = client.post("/logout", data={"csrf_token": token})
+    stale = client.post("/logout", data={"csrf_token": token})
+    assert stale.status_code == 400
+    page = stale.get_data(as_text=True)
+    assert "press Log out again" in page
+    assert client.get("/").status_code == 200, "still logged in"
+    done = client.post("/logout", data={"csrf_token": csrf_token_from(page)})
     assert done.status_code == 302 and done.headers["Location"].endswith("/login")
     assert _redirected_to_login(client.get("/"))
 
 
-def test_logout_needs_no_token_but_only_a_post_logs_out(sqlite_app):
+def test_logout_without_a_valid_token_changes_nothing_and_a_get_never_logs_out(sqlite_app):
     client = _logged_in(sqlite_app, "swing-shift")
     assert client.get("/logout").status_code == 200
     assert client.get("/").status_code == 200
-    assert client.post("/logout", data={}).status_code == 302
+    for sent in ({}, {"csrf_token": "forged"}):
+        refused = client.post("/logout", data=sent)
+        assert refused.status_code == 400 and "press Log out again" in refused.get_data(
+            as_text=True)
+        assert client.get("/").status_code == 200, "a forged logout must not end the session"
+    assert _log_out(client).status_code == 302
     assert _redirected_to_login(client.get("/"))
 
 
 def test_a_copied_session_cookie_is_refused_after_logout(sqlite_app):
     client = _logged_in(sqlite_app, "cookie-owner")
     copied = client.get_cookie("session").value
-    assert client.post("/logout", data={}).status_code == 302
+    assert _log_out(client).status_code == 302
 
     thief = sqlite_app.test_client()
     thief.set_cookie("session", copied)
@@ -76,7 +92,7 @@ def test_logging_out_ends_only_that_session(sqlite_app):
     desk, wall = sqlite_app.test_client(), sqlite_app.test_client()
     web_login(desk, "two-screens")
     web_login(wall, "two-screens")
-    desk.post("/logout", data={})
+    _log_out(desk)
     assert wall.get("/kb").status_code == 200
 
 
