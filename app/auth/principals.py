@@ -68,12 +68,14 @@ def api_key_principal(plain: str, key_hash: str | None = None) -> ApiKeyPrincipa
     key = accounts.find_active_api_key(plain)
     if key is None:
         return None  # unknown or refused keys are never cached: nothing to invalidate later
+    principal = ApiKeyPrincipal(key_id=key.id, merchant_id=key.merchant_id, key_hash=key_hash)
     cache_keys.store_api_key(key_hash, {
         "key_id": key.id,
         "merchant_id": key.merchant_id,
         "expires_at": key.expires_at.timestamp() if key.expires_at else None,
     })
-    return ApiKeyPrincipal(key_id=key.id, merchant_id=key.merchant_id, key_hash=key_hash)
+    accounts.note_api_key_used(key.id)  # last: its commit expires `key`
+    return principal
 
 
 def principal_from_headers(request: Request, api_key_hash: str | None = None):

@@ -180,6 +180,16 @@ def find_active_api_key(plain: str) -> ApiKey | None:
     return key
 
 
+def note_api_key_used(key_id: str) -> None:
+    """Record that a key was just used (the admin page's "last used").
+
+    Called when a key is looked up in the database, i.e. at most once per principal-cache
+    lifetime (API_KEY_TTL_SECONDS) per process: a busy key costs no write per request, and the
+    time shown is right to within that lifetime."""
+    db.session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=utcnow()))
+    db.session.commit()
+
+
 def create_user(
     username: str,
     password: str,

@@ -170,3 +170,39 @@ def test_a_stale_role_form_comes_back_with_the_role_and_reason_typed(sqlite_app)
     assert 'value="on call this week"' in row
     assert '<option value="operator" selected>' in row
     assert audit_entries(sqlite_app, "user.change_role") == []
+
+
+def test_an_api_keys_last_use_shows_on_the_merchants_page(app):
+    from app.extensions import db
+    from app.infra import cache_keys
+    from app.infra.models import ApiKey
+    from app.services import accounts
+
+    def last_used(key_id: str):
+        with app.app_context():
+            return db.session.query(ApiKey).filter_by(id=key_id).one().last_used_at
+
+    merchant_id = _merchant(app)
+    with app.app_context():
+        key, plain = accounts.create_api_key(merchant_id, "till-1")
+        key_id, key_hash = key.id, key.key_hash
+    admin = staff_client(app, "admin")
+
+    def last_used_cell() -> str:
+        page = admin.get("/admin/merchants").get_data(as_text=True)
+        row = page[page.index("till-1"):]
+        return row[: row.index("</tr>")]
+
+    assert "never" in last_used_cell()
+    api = app.test_client()
+    assert api.get("/api/v1/orders", headers={"X-API-Key": plain}).status_code == 200
+    assert "never" not in last_used_cell() and "ago" in last_used_cell()
+    first = last_used(key_id)
+    # While the key's principal is cached, a request writes nothing; once the cache entry is
+    # gone, the next request records the new time.
+    assert api.get("/api/v1/orders", headers={"X-API-Key": plain}).status_code == 200
+    assert last_used(key_id) == first
+    with app.app_context():
+        cache_keys.invalidate_api_key(key_hash)
+    assert api.get("/api/v1/orders", headers={"X-API-Key": plain}).status_code == 200
+    assert last_used(key_id) > first
