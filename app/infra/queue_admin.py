@@ -48,15 +48,45 @@ class FailedJob:
     status: str | None = None
 
 
+# An idle worker heartbeats every few seconds (its short dequeue waits, PausableQueuesMixin); RQ
+# keeps a dead worker's registration for worker_ttl + 60 s (90 s). One silent for longer than this
+# is shown as lost, and not counted as serving its queues, long before that. A busy worker (a
+# SimpleWorker runs the job in-process) heartbeats only when the job starts, so it is lost only
+# once its job has outlived the job's timeout by as much.
+LOST_AFTER_SECONDS = 30
+
+
+def heartbeat_is_stale(
+    last_heartbeat: dt.datetime | None, now: dt.datetime, job_timeout: float = 0
+) -> bool:
+    if last_heartbeat is None:
+        return True
+    return (now - last_heartbeat).total_seconds() > job_timeout + LOST_AFTER_SECONDS
+
+
 @dataclass(frozen=True)
 class WorkerInfo:
     name: str
-    state: str
+    state: str  # RQ's (idle, busy, suspended...), or "lost" when its heartbeat stopped
     queues: list[str]
     current_job: str | None
     last_heartbeat: dt.datetime | None
     successful: int
     failed: int
+
+    @property
+    def lost(self) -> bool:
+        return self.state == "lost"
+
+
+def _job_timeout(worker) -> float:
+    """The running job's timeout in seconds (RQ's default when it has none or is gone)."""
+    try:
+        current = worker.get_current_job()
+    except Exception:  # noqa: BLE001 - the job may have expired meanwhile; use the default
+        current = None
+    timeout = getattr(current, "timeout", None)
+    return float(timeout if timeout is not None and timeout > 0 else Queue.DEFAULT_TIMEOUT)
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
@@ -133,18 +163,22 @@ class QueueAdmin:
     def workers(self) -> list[WorkerInfo]:
         ours = {self.prefix + n for n in self.names}
         infos = []
+        now = dt.datetime.now(dt.UTC)
         for worker in Worker.all(connection=self.connection):
             queue_names = [q.name for q in worker.queues]
             if not ours.intersection(queue_names):
                 continue
             job = worker.get_current_job_id()
+            heartbeat = _aware(worker.last_heartbeat)
+            state = str(getattr(worker.get_state(), "value", worker.get_state()))
+            job_timeout = _job_timeout(worker) if job else 0
             infos.append(
                 WorkerInfo(
                     name=worker.name,
-                    state=str(getattr(worker.get_state(), "value", worker.get_state())),
+                    state="lost" if heartbeat_is_stale(heartbeat, now, job_timeout) else state,
                     queues=[q.removeprefix(self.prefix) for q in queue_names],
                     current_job=job,
-                    last_heartbeat=_aware(worker.last_heartbeat),
+                    last_heartbeat=heartbeat,
                     successful=worker.successful_job_count,
                     failed=worker.failed_job_count,
                 )

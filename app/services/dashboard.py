@@ -116,22 +116,25 @@ def queue_admin() -> QueueAdmin:
 
 def queue_overview() -> dict[str, Any] | None:
     """Depth, failed count, paused state and listening workers per queue; None when Redis does
-    not answer. `unserved`: the waiting jobs of queues no registered worker takes."""
+    not answer. `unserved`: the waiting jobs of queues no live worker takes (a worker whose
+    heartbeat stopped counts as lost, not as serving)."""
     try:
         admin = queue_admin()
         depths, failed, paused = admin.depths(), admin.failed_counts(), admin.paused()
         workers = admin.workers()
     except Exception:  # noqa: BLE001 - a Redis outage must not take the shift view down
         return None
+    alive = [w for w in workers if not w.lost]  # a lost worker serves nothing
     queues = [
         {"name": n, "depth": depths[n], "failed": failed[n], "paused": n in paused,
-         "workers": sum(1 for w in workers if n in w.queues)}
+         "workers": sum(1 for w in alive if n in w.queues)}
         for n in ALL_QUEUES
     ]
     unserved = [q for q in queues if q["depth"] and not q["workers"]]
     return {
         "queues": queues,
-        "workers": len(workers),
+        "workers": len(alive),
+        "lost_workers": len(workers) - len(alive),
         "unserved": {"queues": [q["name"] for q in unserved],
                      "waiting": sum(q["depth"] for q in unserved)},
     }

@@ -8,6 +8,7 @@ from app.auth.actors import request_actor
 from app.auth.decorators import require_permission
 from app.domain.errors import NotFound
 from app.infra.queue import ALL_QUEUES
+from app.infra.queue_admin import LOST_AFTER_SECONDS
 from app.services import dashboard, interventions
 from app.web import web
 from app.web.ops_forms import ConfirmForm
@@ -34,7 +35,7 @@ def queue_list():
     failed_total = {q["name"]: q["failed"] for q in overview["queues"]} if overview else {}
     return render_template(
         "queues/list.html", overview=overview, failed=failed, workers=workers,
-        failed_total=failed_total,
+        failed_total=failed_total, lost_after=LOST_AFTER_SECONDS,
     )
 
 

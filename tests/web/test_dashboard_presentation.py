@@ -105,6 +105,19 @@ def test_waiting_jobs_without_a_worker_raise_a_warning_instead_of_running_badges
                     page = viewer.get(path).get_data(as_text=True)
                     assert "job waiting" not in page and ">no worker</span>" not in page, path
                     assert page.count(">running</span>") == len(ALL_QUEUES), path
+                # Both stop heartbeating (SIGKILL, say): long before RQ drops them (90 s),
+                # the pages call them lost and the queues unserved again.
+                from rq.utils import utcformat
+
+                silent = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=45)
+                for worker in (webhooks_only, everything):
+                    connection.hset(worker.key, "last_heartbeat", utcformat(silent))
+                page = viewer.get("/queues").get_data(as_text=True)
+                assert "No workers: 1 job waiting." in page
+                assert page.count(">lost</span>") == 2
+                shift = viewer.get("/").get_data(as_text=True)
+                assert "0 worker(s) alive, <strong>2 lost</strong>" in shift
+                assert "No workers: 1 job waiting." in shift
             finally:
                 everything.register_death()
         finally:
