@@ -29,6 +29,27 @@ FAILURE_REASONS = (
     "fraud_suspected",
 )
 
+# Failures that happen before any money moved: an operator may re-open such an order and run its
+# saga again (restocked, the provider back, the card fixed). A failure after the charge
+# (shipment_failed: charged, then refunded) is not re-opened: running again would charge the
+# customer a second time.
+REOPENABLE_FAILURES = frozenset({
+    "out_of_stock", "payment_declined", "payment_error", "fraud_suspected",
+})
+
+
+def reopen_refusal(failure_reason: str | None, was_charged: bool, cancel_requested: bool):
+    """Why a failed order may not be re-opened for another saga run, or None when it may."""
+    if cancel_requested:
+        return "The merchant asked to cancel this order; it stays failed."
+    if was_charged or failure_reason not in REOPENABLE_FAILURES:
+        return (
+            "The customer was charged for this order and refunded when it failed; running the "
+            "saga again would charge them a second time. Ask the customer to place a new order."
+        )
+    return None
+
+
 _TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.PENDING: frozenset(
         {OrderStatus.PROCESSING, OrderStatus.FAILED, OrderStatus.CANCELLED}
@@ -61,6 +82,7 @@ _STATUS_AFTER_EVENT = {
     "order.completed": OrderStatus.COMPLETED,
     "order.failed": OrderStatus.FAILED,
     "order.cancelled": OrderStatus.CANCELLED,
+    "order.retried": OrderStatus.PENDING,
 }
 
 

@@ -128,7 +128,7 @@ def decide(steps: Mapping[str, StepStatus | str], cancel_requested: bool) -> Act
 
 # Every event type an order's timeline can hold (webhooks subscribe to these).
 ORDER_EVENT_TYPES: frozenset[str] = frozenset(
-    {"order.created", "order.cancel_requested", "order.failed", "order.cancelled"}
+    {"order.created", "order.cancel_requested", "order.failed", "order.cancelled", "order.retried"}
     | {
         event
         for step in STEPS

@@ -21,6 +21,15 @@ ORDER_ACTIONS = {
                "shipment cancelled); the order ends cancelled."),
 }
 
+# Retry on a failed order (one that was never charged) re-opens it.
+REOPEN_DONE = "The order is re-opened (pending); its saga runs again from the first step."
+REOPEN_EXPLANATION = (
+    "The order failed before any money moved. Re-opening it sets it back to pending and runs "
+    "its saga again from the first step (stock reserved, payment captured, shipment created), "
+    "with new provider idempotency keys; the merchant sees order.retried, then the new outcome. "
+    "Do this once the cause is fixed (restocked, provider back, card updated)."
+)
+
 
 def _filter_form() -> OrderFilterForm:
     form = OrderFilterForm(request.args)
@@ -80,6 +89,8 @@ def order_action(order_id: str, action: str):
     except NotFound:
         return render_template("orders/missing.html", order_id=order_id), 404
     title, perform, done, explanation = ORDER_ACTIONS[action]
+    if action == "retry" and order.status == "failed":
+        done, explanation = REOPEN_DONE, REOPEN_EXPLANATION
     form = ConfirmForm()
     status = 200
     if form.validate_on_submit():

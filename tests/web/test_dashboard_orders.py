@@ -159,20 +159,98 @@ def test_operator_retries_a_stuck_saga_and_it_completes(app):
     assert audit_entries(app, "order.retry_saga")[0].target_id == order_id
 
 
-def test_a_failed_order_cannot_be_retried_and_the_page_says_why(sqlite_app):
+def test_a_charged_and_refunded_order_cannot_be_retried_and_the_page_says_why(sqlite_app):
     api, _, headers = shop(sqlite_app)
-    declined = place(api, headers, token="tok_chargeDeclined")
+    refused_shipment = place(api, headers, country="XX")  # charged, then refunded
     drain_queues(sqlite_app)
     operator = staff_client(sqlite_app, "operator")
-    confirm_page = operator.get(f"/orders/{declined}/retry").get_data(as_text=True)
-    assert "failed order is final" in confirm_page and 'type="submit" class="primary"' not in (
+    confirm_page = operator.get(f"/orders/{refused_shipment}/retry").get_data(as_text=True)
+    assert "charge them a second time" in confirm_page and 'type="submit" class="primary"' not in (
         confirm_page)
-    response = operator.post(f"/orders/{declined}/retry", data={
+    response = operator.post(f"/orders/{refused_shipment}/retry", data={
         "csrf_token": page_token(operator), "reason": "try again", "confirm": "y"})
     assert response.status_code == 302
     followed = operator.get(response.headers["Location"]).get_data(as_text=True)
-    assert "failed order is final" in followed
+    assert "charge them a second time" in followed
     assert audit_entries(sqlite_app, "order.retry_saga") == []
+    order = api.get(f"/api/v1/orders/{refused_shipment}", headers=headers).get_json()
+    assert (order["status"], order["failure_reason"]) == ("failed", "shipment_failed")
+
+
+def _stock(api, headers) -> dict:
+    return api.get("/api/v1/products/SKU-1", headers=headers).get_json()
+
+
+def test_a_failed_order_never_charged_is_reopened_and_its_saga_runs_again(app):
+    """Out of stock, restocked, retried by an operator: the same order completes, charged once,
+    and the timeline tells the whole story."""
+    from app.services.integrity import check_integrity
+
+    api, _, headers = shop(app)
+    api.patch("/api/v1/products/SKU-1", json={"stock": 1}, headers=headers)
+    too_many = place(api, headers, items=[{"sku": "SKU-1", "quantity": 3}])
+    drain_queues(app)
+    order = api.get(f"/api/v1/orders/{too_many}", headers=headers).get_json()
+    assert (order["status"], order["failure_reason"]) == ("failed", "out_of_stock")
+    assert api.post(f"/api/v1/orders/{too_many}/cancel", headers=headers).status_code == 409
+
+    api.patch("/api/v1/products/SKU-1", json={"stock": 10}, headers=headers)
+    operator = staff_client(app, "operator")
+    confirm_page = operator.get(f"/orders/{too_many}/retry").get_data(as_text=True)
+    assert "runs its saga again from the first step" in confirm_page
+    assert _confirm(operator, f"/orders/{too_many}/retry", reason=None).status_code == 400
+    assert _confirm(operator, f"/orders/{too_many}/retry").status_code == 302
+    reopened = api.get(f"/api/v1/orders/{too_many}", headers=headers).get_json()
+    assert (reopened["status"], reopened["failure_reason"]) == ("pending", None)
+    drain_queues(app)
+
+    done = api.get(f"/api/v1/orders/{too_many}", headers=headers).get_json()
+    assert (done["status"], done["failure_reason"]) == ("completed", None)
+    product = _stock(api, headers)
+    assert (product["stock"], product["reserved"]) == (7, 0)
+    events = [e["type"] for e in api.get(f"/api/v1/orders/{too_many}/events",
+                                         headers=headers).get_json()["data"]]
+    assert events.index("order.failed") < events.index("order.retried") < events.index(
+        "payment.captured") < events.index("order.completed")
+    with app.app_context():
+        from sqlalchemy import select
+
+        from app.extensions import db
+        from app.infra.models import SagaStep
+
+        keys = db.session.scalars(select(SagaStep.idempotency_key).where(
+            SagaStep.order_id == too_many)).all()
+    assert sorted(keys) == sorted(f"{too_many}:{name}:run2" for name in (
+        "reserve_inventory", "capture_payment", "create_shipment", "complete"))
+    entry = audit_entries(app, "order.retry_saga")[0]
+    assert entry.before["failure_reason"] == "out_of_stock"
+    assert entry.after == {"status": "pending", "queued": True}
+    with app.app_context():
+        assert check_integrity() == []
+    # Final again: completed has nothing to retry.
+    assert _confirm(operator, f"/orders/{too_many}/retry").status_code == 302
+    assert len(audit_entries(app, "order.retry_saga")) == 1
+
+
+def test_a_reopened_order_that_fails_again_is_compensated_again_and_never_charged(app):
+    from app.services.integrity import check_integrity
+
+    api, _, headers = shop(app)
+    declined = place(api, headers, token="tok_chargeDeclined")
+    drain_queues(app)
+    operator = staff_client(app, "operator")
+    for _ in range(2):  # each run gets its own provider keys; each is declined again
+        assert _confirm(operator, f"/orders/{declined}/retry").status_code == 302
+        drain_queues(app)
+        order = api.get(f"/api/v1/orders/{declined}", headers=headers).get_json()
+        assert (order["status"], order["failure_reason"]) == ("failed", "payment_declined")
+    events = [e["type"] for e in api.get(f"/api/v1/orders/{declined}/events",
+                                         headers=headers).get_json()["data"]]
+    assert events.count("order.retried") == 2 and events.count("payment.declined") == 3
+    assert events.count("inventory.released") == 3
+    assert _stock(api, headers)["reserved"] == 0
+    with app.app_context():
+        assert check_integrity() == []
 
 
 def test_pages_carry_security_headers_and_next_only_goes_to_local_paths(sqlite_app):
