@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from app.domain.ids import new_id
 from app.extensions import db
@@ -75,11 +75,17 @@ def list_entries(
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Page:
-    """The audit log, newest first, filtered (days: UTC, both whole days)."""
+    """The audit log, newest first, filtered (days: UTC, both whole days; `action` matches
+    itself and its dotted family)."""
     query = select(AuditEntry)
+    if action:
+        # "runbook_run" finds runbook_run.start, .tick, ...: actions are dotted families.
+        family = action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ".%"
+        query = query.where(
+            or_(AuditEntry.action == action, AuditEntry.action.like(family, escape="\\"))
+        )
     for column, value in (
         (AuditEntry.actor, actor),
-        (AuditEntry.action, action),
         (AuditEntry.target_type, target_type),
         (AuditEntry.target_id, target_id),
         (AuditEntry.source, source),

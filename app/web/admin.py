@@ -78,7 +78,8 @@ def admin_user_action(user_id: str, action: str):
         flash(f"Not changed: {_problem_text(exc)}", "error")
         status = 409 if isinstance(exc, Conflict) else 404 if isinstance(exc, NotFound) else 400
         return _users_page(status=status, posted=(user_id, form))
-    flash(f"User {user.username}: {action} done.", "info")
+    done = {"role": f"is now {user.role}", "disable": "is disabled", "enable": "is enabled"}
+    flash(f"User {user.username} {done[action]}.", "info")
     return redirect(url_for("web.admin_users"))
 
 
@@ -126,7 +127,9 @@ def admin_create_api_key(merchant_id: str):
         return _merchants_page(404 if isinstance(exc, NotFound) else 400,
                                posted=(merchant_id, form))
     # Rendered, not redirected: the plain key appears on this one response and never again.
-    response = _merchants_page(201, new_key=(key, plain))
+    # A blank "new merchant" form: both forms name their field `name`, and this POST's must not
+    # turn up in the other (one click there would create a merchant named like the key).
+    response = _merchants_page(201, new_key=(key, plain), create=CreateMerchantForm(formdata=None))
     return response[0], 201, {"Cache-Control": "no-store"}
 
 

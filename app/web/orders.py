@@ -7,6 +7,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from app.auth.actors import request_actor
 from app.auth.decorators import require_permission
 from app.domain.errors import Conflict, NotFound, ValidationFailed
+from app.infra.queue import SAGA_QUEUE
 from app.services import dashboard, flags, interventions, orders
 from app.web import web
 from app.web.ops_forms import ConfirmForm, OrderFilterForm, choices
@@ -29,6 +30,18 @@ REOPEN_EXPLANATION = (
     "with new provider idempotency keys; the merchant sees order.retried, then the new outcome. "
     "Do this once the cause is fixed (restocked, provider back, card updated)."
 )
+
+STALE_PAGE_LINK = "That page link is not valid; start again from the newest orders."
+
+
+def _paused_note() -> str:
+    """Said after a retry or cancel while nothing would act on it yet."""
+    try:
+        paused = SAGA_QUEUE in dashboard.queue_admin().paused()
+    except Exception:  # noqa: BLE001 - only a hint; the action itself is done
+        return ""
+    return " The sagas queue is paused: nothing runs until it is resumed on Queues." if paused \
+        else ""
 
 
 def _filter_form() -> OrderFilterForm:
@@ -56,7 +69,10 @@ def order_list():
         try:
             page = dashboard.search_orders(filters, request.args.get("cursor"))
         except ValidationFailed as exc:
-            error = "; ".join(f"{e.field} {e.message}" for e in exc.errors)
+            error = "; ".join(
+                STALE_PAGE_LINK if e.field == "cursor" else f"{e.field} {e.message}"
+                for e in exc.errors
+            )
     status = 200 if page is not None else 400
     args = {k: v for k, v in request.args.items() if k != "cursor" and v}
     return render_template(
@@ -100,7 +116,7 @@ def order_action(order_id: str, action: str):
         except Conflict as exc:
             flash(str(exc), "error")
         else:
-            flash(done, "info")
+            flash(done + _paused_note(), "info")
         return redirect(url_for("web.order_detail", order_id=order.id))
     if request.method == "POST":
         status = 400

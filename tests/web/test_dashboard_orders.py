@@ -57,6 +57,8 @@ def test_order_list_filters_by_status_reason_merchant_dates_and_search(app):
     assert ok in ids("created_from=2020-01-01")
     bad = viewer.get("/orders?created_from=yesterday")
     assert bad.status_code == 400 and "Not a valid date" in bad.get_data(as_text=True)
+    stale = viewer.get("/orders?status=failed&cursor=garbage")
+    assert stale.status_code == 400 and "page link is not valid" in stale.get_data(as_text=True)
     # The last day the calendar has is a valid inclusive end (it used to overflow into a 500).
     assert ok in ids("created_to=9999-12-31")
 

@@ -58,11 +58,16 @@ def test_a_paused_queue_is_not_worked_until_resumed(app):
         assert orders.get_order(order_id).status == "pending"
         assert app.extensions["job_queue"].queue("sagas").count == 1
     assert "paused" in operator.get("/queues").get_data(as_text=True)
+    # An operator retrying the waiting saga is told why nothing happens yet.
+    retried = _confirm(operator, f"/orders/{order_id}/retry")
+    flashed = operator.get(retried.headers["Location"]).get_data(as_text=True)
+    assert "The sagas queue is paused: nothing runs until it is resumed" in flashed
     assert _confirm(operator, "/queues/sagas/resume").status_code == 302
     drain_queues(app)
     with app.app_context():
         assert orders.get_order(order_id).status == "completed"
-    assert [e.action for e in audit_entries(app, None)][:2] == ["queue.resume", "queue.pause"]
+    assert [e.action for e in audit_entries(app, None)][:3] == [
+        "queue.resume", "order.retry_saga", "queue.pause"]
 
 
 def test_admin_creates_a_user_changes_the_role_and_disables_them(app):
@@ -80,9 +85,11 @@ def test_admin_creates_a_user_changes_the_role_and_disables_them(app):
     short = post_form(admin, "/admin/users", {
         "username": "x2", "password": "short", "role": "viewer"}, page="/admin/users")
     assert short.status_code == 400
-    assert post_form(admin, f"/admin/users/{user.id}/role",
-                     {"role": "operator", "reason": "promoted"}, page="/admin/users"
-                     ).status_code == 302
+    promoted = post_form(admin, f"/admin/users/{user.id}/role",
+                         {"role": "operator", "reason": "promoted"}, page="/admin/users")
+    assert promoted.status_code == 302
+    assert "User night-shift is now operator." in admin.get(promoted.headers["Location"]).get_data(
+        as_text=True)
     assert post_form(admin, f"/admin/users/{user.id}/disable",
                      {"reason": "left the team"}, page="/admin/users").status_code == 302
     assert web_login(app.test_client(), "night-shift").status_code == 401
@@ -108,6 +115,8 @@ def test_admin_creates_a_merchant_and_a_key_shown_once_then_revokes_it(sqlite_ap
     created = post_form(admin, f"/admin/merchants/{merchant.id}/api-keys", {"name": "checkout"},
                         page="/admin/merchants")
     assert created.status_code == 201 and created.headers["Cache-Control"] == "no-store"
+    # The key's name stays out of the "new merchant" box (both fields are called `name`).
+    assert 'value="checkout"' not in created.get_data(as_text=True)
     import re
 
     plain = re.search(r'<code class="secret">([^<]+)</code>', created.get_data(as_text=True))[1]
@@ -136,6 +145,10 @@ def test_audit_page_filters_entries_and_shows_before_after_and_reason(sqlite_app
     assert "provider down" in page and admin.username in page
     assert '"enabled": false' in page and '"enabled": true' in page
     assert "user.create" not in page  # filtered out
+    # An action family: "flag" is not one ("flag.update" is its own), "user" finds user.create.
+    assert "user.create" in admin.get("/audit?action=user").get_data(as_text=True)
+    assert "provider down" not in admin.get("/audit?action=flag_").get_data(as_text=True)
+    assert "provider down" in admin.get("/audit?action=flag").get_data(as_text=True)
     assert "user.create" in admin.get("/audit").get_data(as_text=True)
     assert admin.get("/audit?cursor=garbage").status_code == 400
 
