@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -148,6 +149,21 @@ BOOLEAN_WORDS = {
 
 class ConfigError(Exception):
     """A setting is missing, malformed or unsafe; the message says which and how to fix it."""
+
+
+# gunicorn's exit code for a worker that cannot boot: its master then stops instead of
+# starting the worker again and again.
+CONFIG_ERROR_EXIT_CODE = 3
+
+
+def exit_on_config_error(build: Callable[[], Any]) -> Any:
+    """`build()`, or - on a ConfigError - its message alone on stderr and exit code 3: an
+    operator needs the one line that says what to fix, not a traceback around it."""
+    try:
+        return build()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(CONFIG_ERROR_EXIT_CODE) from None
 
 
 # --- checks: each returns what is wrong with a converted value, or None ---

@@ -10,9 +10,15 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from config import exit_on_config_error as _exit_on_config_error  # noqa: E402
 from config import load_settings as _load_settings  # noqa: E402
 
-_settings = _load_settings()
+_settings = _exit_on_config_error(_load_settings)
+# The secrets too, in the master: a production start without them stops here with its one-line
+# message, before any worker is forked (a worker failing to boot ends in gunicorn's traceback).
+from app.infra.secrets import load_secrets as _load_secrets  # noqa: E402
+
+_exit_on_config_error(lambda: _load_secrets(_settings))
 _host = _settings["SERVER_HOST"]
 _address = f"[{_host}]" if ":" in _host else _host  # an IPv6 address goes in brackets
 bind = os.environ.get("GUNICORN_BIND") or f"{_address}:{_settings['SERVER_PORT']}"
@@ -29,6 +35,9 @@ errorlog = "-"
 # Stop slowloris-style header floods at the door.
 limit_request_line = 8190
 limit_request_fields = 100
+# gunicorn 27's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl), which
+# every instance on the host would overwrite; nothing here uses it.
+control_socket_disable = True
 
 # --- Prometheus multiprocess mode: every worker writes its metrics under one shared directory ---
 # Set before any worker imports prometheus_client (workers inherit the environment at fork).

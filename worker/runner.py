@@ -15,6 +15,7 @@ from app.infra.queue import ALL_QUEUES
 from app.infra.queue_admin import PausableQueuesMixin
 from app.observability import multiprocess
 from app.observability.job_context import LogContextQueue, unbind_job
+from config import exit_on_config_error
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def asynchronous_commits(engine) -> None:
 def run_worker(queue_names: list[str], burst: bool = False, name: str | None = None) -> bool:
     # Metrics go to the directory gunicorn's /metrics reads (before prometheus_client loads).
     multiprocess.ensure_dir(multiprocess.default_dir())
-    app = create_app()
+    app = exit_on_config_error(create_app)
     with app.app_context():
         if app.config["WORKER_ASYNC_COMMIT"]:
             asynchronous_commits(db.engine)

@@ -24,6 +24,7 @@ from app.observability.metrics import record_integrity_check
 from app.services import backups, idempotency, outbox, slo, webhooks
 from app.services.integrity import check_integrity
 from app.services.recovery import recover_stuck_sagas
+from config import exit_on_config_error
 
 log = logging.getLogger(__name__)
 LEADER_KEY = "scheduler:leader"
@@ -213,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m worker.scheduler")
     parser.add_argument("--once", action="store_true", help="run one tick and exit")
     args = parser.parse_args(argv)
-    app = create_app()
+    app = exit_on_config_error(create_app)
     scheduler = Scheduler(app, app.config["SCHEDULER_INTERVAL_SECONDS"])
     if args.once:
         scheduler.tick()

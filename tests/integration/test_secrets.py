@@ -114,3 +114,35 @@ def test_development_generates_secrets_once_and_keeps_them(tmp_path):
     assert len(first["SECRET_KEY"]) >= 32
     assert first["SECRET_KEY"] == second["SECRET_KEY"]
     assert oct((tmp_path / "secrets.json").stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("process", ["flask", "gunicorn", "worker", "scheduler"])
+def test_each_process_refuses_production_without_secrets_in_one_line_not_a_traceback(
+    tmp_path, process
+):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.servers import ROOT, free_port
+
+    bin_dir = Path(sys.executable).parent
+    argv = {
+        "flask": [str(bin_dir / "flask"), "--app", "wsgi", "routes"],
+        "gunicorn": [str(bin_dir / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
+        "worker": [sys.executable, "-m", "worker", "--burst"],
+        "scheduler": [sys.executable, "-m", "worker.scheduler"],
+    }[process]
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("ORDERPROCESSING_") and k != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update({
+        "ORDERPROCESSING_ENV": "production",
+        "ORDERPROCESSING_INSTANCE_PATH": str(tmp_path),
+        "GUNICORN_BIND": f"127.0.0.1:{free_port()}",
+    })
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert "error: refusing to start in production: SECRET_KEY is missing" in output, output
+    assert "Traceback" not in output, output
