@@ -111,6 +111,7 @@ class Scheduler:
         self.lease_ms = int(self.lease_seconds * 1000)
         self.stopping = False
         self.key = app.config["QUEUE_PREFIX"] + LEADER_KEY
+        self.leading: bool | None = None  # as of the last tick; None before the first
 
     def is_leader(self) -> bool:
         if self.redis.set(self.key, self.identity, nx=True, px=self.lease_ms):
@@ -127,6 +128,19 @@ class Scheduler:
             self.redis.eval(_RELEASE, 1, self.key, self.identity)
         except RedisError:
             log.warning("scheduler could not release its lease; it expires on its own")
+        else:
+            if self.leading:
+                log.info("scheduler stopped leading; another one takes over at its next tick")
+
+    def _note_role(self, leading: bool) -> None:
+        """Say when this scheduler starts or stops leading (and that it waits, once)."""
+        if leading == self.leading:
+            return
+        if leading:
+            log.info("scheduler leads: it runs the periodic jobs")
+        else:
+            log.info("scheduler on standby: another scheduler leads; taking over if it stops")
+        self.leading = leading
 
     def jobs(self) -> list[tuple[str, Callable[[], object]]]:
         """The periodic jobs of one tick, in order."""
@@ -141,7 +155,9 @@ class Scheduler:
 
     def tick(self) -> None:
         """One round of every periodic task (only on the leader, and only while it leads)."""
-        if not self.is_leader():
+        leading = self.is_leader()
+        self._note_role(leading)
+        if not leading:
             return
         with LeaseKeeper(self) as lease, self.app.app_context():
             for name, job in self.jobs():

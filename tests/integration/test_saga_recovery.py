@@ -45,7 +45,7 @@ def test_redis_flushed_while_orders_are_in_flight_loses_none_of_them(app, tmp_pa
     assert integrity_problems(app) == []
 
 
-def test_two_schedulers_share_one_leader_and_only_it_requeues(app, client):
+def test_two_schedulers_share_one_leader_and_only_it_requeues(app, client, caplog):
     from app.infra.queue import SAGA_QUEUE
     from worker.scheduler import Scheduler
 
@@ -64,3 +64,14 @@ def test_two_schedulers_share_one_leader_and_only_it_requeues(app, client):
     assert queue.job_ids == [f"saga-{order_id}"]
     redis.delete(first.key)  # the leader died: its lease lapses
     assert second.is_leader() and not first.is_leader()
+    # Each says which it is, when that changes (not on every tick).
+    caplog.clear()
+    with caplog.at_level("INFO", logger="worker.scheduler"):
+        second.tick()
+        second.tick()
+        first.tick()
+        second.release()
+    said = [r.getMessage() for r in caplog.records if r.name == "worker.scheduler"]
+    assert said.count("scheduler leads: it runs the periodic jobs") == 1
+    assert any(m.startswith("scheduler on standby") for m in said)
+    assert any(m.startswith("scheduler stopped leading") for m in said)
