@@ -340,6 +340,7 @@ def list_merchants_with_keys() -> list[tuple[Merchant, list[ApiKey]]]:
 # Dashboard sessions live in the signed cookie; logging out records the session's id here so a
 # copy of the cookie is refused afterwards. Kept for as long as such a cookie can be valid.
 ENDED_SESSION_KEY = "session:ended:{}"
+SENT_FORM_KEY = "form:sent:{}"
 
 
 def _ended_session_key(session_id: str) -> str:
@@ -370,3 +371,17 @@ def session_ended(session_id: str) -> bool:
         # pass meanwhile.
         log.warning("could not check whether a session was logged out; letting it in: %s", exc)
         return False
+
+
+def first_submission(form_token: str) -> bool:
+    """True the first time a form carrying this one-off token is sent, False on a repeat (a
+    reload that posts the page again). Fails open: with Redis unreachable every send counts
+    as the first."""
+    from flask import current_app
+
+    key = current_app.config["QUEUE_PREFIX"] + SENT_FORM_KEY.format(form_token)
+    try:
+        return bool(get_redis().set(key, 1, nx=True, ex=86400))
+    except redis.RedisError as exc:
+        log.warning("could not check a form for a repeat send: %s", exc)
+        return True

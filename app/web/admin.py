@@ -120,6 +120,10 @@ def admin_create_api_key(merchant_id: str):
     if not form.validate_on_submit():
         flash_form_problems(form, "API key not created")
         return _merchants_page(400, posted=(merchant_id, form))
+    if not accounts.first_submission(form.sent_once.data):
+        flash("This form was already sent (the page was reloaded?): its key was created then and "
+              "shown once. Revoke it below if it was not copied, and create a new one.", "error")
+        return _merchants_page(409)
     try:
         key, plain = accounts.create_api_key(merchant_id, form.name.data, request_actor("web"))
     except (NotFound, ValidationFailed) as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 from app.services import flags
 from app.web import web
@@ -39,4 +40,7 @@ def milliseconds(value: float | None) -> str:
 @web.app_context_processor
 def dashboard_switches() -> dict:
     """The operational flag pages read for their auto-refresh (progressive enhancement)."""
-    return {"auto_refresh": lambda: flags.is_enabled(flags.DASHBOARD_AUTO_REFRESH, default=True)}
+    return {
+        "auto_refresh": lambda: flags.is_enabled(flags.DASHBOARD_AUTO_REFRESH, default=True),
+        "one_off_token": lambda: secrets.token_urlsafe(24),  # for forms that must act once
+    }

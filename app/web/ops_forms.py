@@ -98,6 +98,8 @@ class CreateMerchantForm(DashboardForm):
 
 class CreateApiKeyForm(DashboardForm):
     name = StringField("Key name", validators=[DataRequired(), Length(max=200)])
+    # A one-off token per rendered form: a reload that posts the page again creates no second key.
+    sent_once = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])
 
 
 class AuditFilterForm(DashboardForm):

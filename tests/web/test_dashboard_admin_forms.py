@@ -26,7 +26,8 @@ def _merchant(app, name: str = "Night Market") -> str:
 def test_an_api_key_without_a_name_is_refused_with_the_field_error(sqlite_app):
     merchant_id = _merchant(sqlite_app)
     admin = staff_client(sqlite_app, "admin")
-    response = post_form(admin, f"/admin/merchants/{merchant_id}/api-keys", {"name": "  "},
+    response = post_form(admin, f"/admin/merchants/{merchant_id}/api-keys",
+                         {"name": "  ", "sent_once": "blank-name-0123456789"},
                          page="/admin/merchants")
     assert response.status_code == 400
     page = response.get_data(as_text=True)

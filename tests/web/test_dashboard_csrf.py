@@ -31,7 +31,7 @@ BODIES = {
                                         "role": "viewer"},
     "web.admin_user_action": lambda w: {"role": "operator", "reason": REASON},
     "web.admin_create_merchant": lambda w: {"name": "CSRF Co"},
-    "web.admin_create_api_key": lambda w: {"name": "csrf key"},
+    "web.admin_create_api_key": lambda w: {"name": "csrf key", "sent_once": "csrf-walk-0123456789"},
     "web.admin_revoke_api_key": lambda w: {"reason": REASON},
     "web.chaos_update": lambda w: {
         "payment_failure_rate": "0.1", "payment_latency_ms": "0", "shipping_failure_rate": "0",

@@ -112,14 +112,25 @@ def test_admin_creates_a_merchant_and_a_key_shown_once_then_revokes_it(sqlite_ap
     with sqlite_app.app_context():
         merchant = next(m for m, _ in accounts.list_merchants_with_keys()
                         if m.name == "Night Market")
-    created = post_form(admin, f"/admin/merchants/{merchant.id}/api-keys", {"name": "checkout"},
+    import re
+
+    page = admin.get("/admin/merchants").get_data(as_text=True)
+    sent_once = re.search(r'name="sent_once" value="([^"]+)"', page)[1]
+    form = {"name": "checkout", "sent_once": sent_once}
+    created = post_form(admin, f"/admin/merchants/{merchant.id}/api-keys", form,
                         page="/admin/merchants")
     assert created.status_code == 201 and created.headers["Cache-Control"] == "no-store"
     # The key's name stays out of the "new merchant" box (both fields are called `name`).
     assert 'value="checkout"' not in created.get_data(as_text=True)
-    import re
 
     plain = re.search(r'<code class="secret">([^<]+)</code>', created.get_data(as_text=True))[1]
+    # The browser's reload posts the same form again: no second key, and the page says why.
+    again = post_form(admin, f"/admin/merchants/{merchant.id}/api-keys", form,
+                      page="/admin/merchants")
+    assert again.status_code == 409 and "already sent" in again.get_data(as_text=True)
+    assert '<code class="secret">' not in again.get_data(as_text=True)
+    with sqlite_app.app_context():
+        assert len(accounts.list_merchants_with_keys()[0][1]) == 1
     api = sqlite_app.test_client()
     assert api.get("/api/v1/products", headers={"X-API-Key": plain}).status_code == 200
     assert plain not in admin.get("/admin/merchants").get_data(as_text=True)
