@@ -12,7 +12,14 @@ from sqlalchemy import func, or_, select
 
 from app.domain.errors import FieldError, ValidationFailed
 from app.extensions import db
-from app.infra.models import Merchant, Order, OrderEvent, SagaStep, SagaStepAttempt
+from app.infra.models import (
+    AuditEntry,
+    Merchant,
+    Order,
+    OrderEvent,
+    SagaStep,
+    SagaStepAttempt,
+)
 from app.infra.models.base import utcnow
 from app.infra.queue import ALL_QUEUES
 from app.infra.queue_admin import QueueAdmin
@@ -237,7 +244,7 @@ def failure_reasons() -> list[str]:
 @dataclass(frozen=True)
 class TimelineEntry:
     at: dt.datetime
-    kind: str  # event | attempt | compensation | webhook
+    kind: str  # event | attempt | compensation | webhook | staff
     title: str
     outcome: str | None = None
     duration_ms: float | None = None
@@ -269,8 +276,24 @@ def _webhook_entries(order_id: str) -> list[TimelineEntry]:
     return entries
 
 
+def _staff_entries(order_id: str) -> list[TimelineEntry]:
+    """What people did to the order (retry, cancel), from the audit log: who, and why."""
+    return [
+        TimelineEntry(
+            at=entry.at, kind="staff", title=f"{entry.action} by {entry.actor} ({entry.source})",
+            detail={"reason": entry.reason} if entry.reason else None,
+        )
+        for entry in db.session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.target_type == "order", AuditEntry.target_id == order_id)
+            .order_by(AuditEntry.seq)
+        )
+    ]
+
+
 def order_timeline(order_id: str) -> list[TimelineEntry]:
-    """One timeline, oldest first: business events, every step attempt, compensations, webhooks."""
+    """One timeline, oldest first: business events, every step attempt, compensations, webhooks,
+    and the staff actions on the order."""
     entries = [
         TimelineEntry(at=e.at, kind="event", title=e.type, detail=e.detail or None)
         for e in db.session.scalars(
@@ -294,8 +317,9 @@ def order_timeline(order_id: str) -> list[TimelineEntry]:
             )
         )
     entries.extend(_webhook_entries(order_id))
+    entries.extend(_staff_entries(order_id))
     # Stable sort: at equal times, events (written after the attempt they describe) stay after.
-    order = {"attempt": 0, "compensation": 0, "event": 1, "webhook": 2}
+    order = {"attempt": 0, "compensation": 0, "staff": 1, "event": 1, "webhook": 2}
     return sorted(entries, key=lambda e: (e.at, order[e.kind]))
 
 

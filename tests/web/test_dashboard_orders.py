@@ -159,6 +159,10 @@ def test_operator_retries_a_stuck_saga_and_it_completes(app):
     with app.app_context():
         assert orders.get_order(order_id).status == "completed"
     assert audit_entries(app, "order.retry_saga")[0].target_id == order_id
+    # The order's own timeline says who retried it and why.
+    page = operator.get(f"/orders/{order_id}").get_data(as_text=True)
+    assert f"order.retry_saga by {operator.username} (web)" in page
+    assert "customer called, ticket 42" in page and "kind-staff" in page
 
 
 def test_a_charged_and_refunded_order_cannot_be_retried_and_the_page_says_why(sqlite_app):
