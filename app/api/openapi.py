@@ -46,9 +46,9 @@ REQUEST_ID_PARAMETER = {
     "name": "X-Request-ID",
     "in": "header",
     "required": False,
-    "description": "Echoed in the response and written to the logs (also the worker jobs' logs); "
-    "anything else is replaced by a generated id",
-    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"},
+    "description": "1-128 characters of [A-Za-z0-9._-]: echoed in the response and written to "
+    "the logs (also the worker jobs' logs); anything else is replaced by a generated id",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 128},
 }
 IF_NONE_MATCH_PARAMETER = {
     "name": "If-None-Match",
