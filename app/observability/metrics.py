@@ -243,9 +243,10 @@ class LiveStateCollector:
         yield from self._database_state()
 
     def _redis_state(self):
-        from rq import Queue, Worker
+        from rq import Queue
 
         from app.infra.queue import ALL_QUEUES
+        from app.infra.queue_admin import QueueAdmin
 
         connection = self.app.extensions["redis"]
         prefix = self.app.config["QUEUE_PREFIX"]
@@ -254,12 +255,13 @@ class LiveStateCollector:
             depth = GaugeMetricFamily("rq_queue_depth", "Jobs waiting per queue", labels=["queue"])
             for name in ALL_QUEUES:
                 depth.add_metric([name], Queue(prefix + name, connection=connection).count)
-            workers = GaugeMetricFamily("rq_workers", "RQ workers registered and alive")
-            queue_names = {prefix + name for name in ALL_QUEUES}
-            alive = [
-                w for w in Worker.all(connection=connection) if set(w.queue_names()) & queue_names
-            ]
-            workers.add_metric([], len(alive))
+            workers = GaugeMetricFamily(
+                "rq_workers", "RQ workers registered and heartbeating (lost ones not counted)"
+            )
+            # The dashboard's notion of alive: a worker silent past its heartbeat is lost at once,
+            # not 90 s later when RQ drops its registration (the rq_workers == 0 alert).
+            registered = QueueAdmin(connection, prefix, ALL_QUEUES).workers()
+            workers.add_metric([], sum(1 for w in registered if not w.lost))
             breakers = self._breaker_states(connection)
             integrity = connection.hgetall(prefix + INTEGRITY_CHECK_KEY)
         except Exception as exc:  # noqa: BLE001 - a scrape must answer even with Redis down

@@ -118,6 +118,9 @@ def test_waiting_jobs_without_a_worker_raise_a_warning_instead_of_running_badges
                 shift = viewer.get("/").get_data(as_text=True)
                 assert "0 worker(s) alive, <strong>2 lost</strong>" in shift
                 assert "No workers: 1 job waiting." in shift
+                # The metric behind the "no workers" alert agrees at once.
+                scraped = viewer.get("/metrics").get_data(as_text=True)
+                assert "\nrq_workers 0.0\n" in scraped
             finally:
                 everything.register_death()
         finally:
