@@ -80,10 +80,8 @@ def list_entries(
     query = select(AuditEntry)
     if action:
         # "runbook_run" finds runbook_run.start, .tick, ...: actions are dotted families.
-        family = action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ".%"
-        query = query.where(
-            or_(AuditEntry.action == action, AuditEntry.action.like(family, escape="\\"))
-        )
+        family = AuditEntry.action.startswith(action + ".", autoescape=True)
+        query = query.where(or_(AuditEntry.action == action, family))
     for column, value in (
         (AuditEntry.actor, actor),
         (AuditEntry.target_type, target_type),
