@@ -105,6 +105,10 @@ def decide(steps: Mapping[str, StepStatus | str], cancel_requested: bool) -> Act
 
     Forward: run the first step that has not succeeded. After a failure (or a cancellation before
     completion): compensate succeeded steps newest first, then finish failed (or cancelled).
+
+    A cancel the API accepted (202: the order was not final yet) always ends `cancelled`, even when
+    a step had already failed and compensation was under way: the contract promises the merchant
+    who got 202 a cancelled order, and the undoing is the same either way.
     """
     status = {step.name: StepStatus(steps.get(step.name, StepStatus.PENDING)) for step in STEPS}
     if status[COMPLETE] == StepStatus.SUCCEEDED:
@@ -118,7 +122,7 @@ def decide(steps: Mapping[str, StepStatus | str], cancel_requested: bool) -> Act
                 # A step may have reached the provider before the worker died; finishing it (it
                 # is idempotent) tells us whether there is anything to compensate.
                 return Action(ActionKind.RUN, step=step.name)
-        final = OrderStatus.FAILED if failed else OrderStatus.CANCELLED
+        final = OrderStatus.CANCELLED if cancel_requested else OrderStatus.FAILED
         return Action(ActionKind.FINISH, final_status=final)
     for step in STEPS:
         if status[step.name] != StepStatus.SUCCEEDED:

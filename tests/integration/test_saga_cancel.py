@@ -71,6 +71,27 @@ def test_a_cancel_stops_the_saga_at_the_next_boundary_and_compensates_newest_fir
     assert integrity_problems(app) == []
 
 
+def test_a_cancel_accepted_while_a_refused_shipment_is_undone_ends_cancelled(app, client):
+    """The cancel lands after create_shipment failed but before the order is final: the API said
+    202, so the order ends cancelled (not failed), with the same compensation."""
+    merchant = merchant_with_stock(app, client, stock=10)
+    body = order_body(country="XX")
+    order_id = client.post("/api/v1/orders", json=body, headers=merchant).get_json()["id"]
+    answers = []
+    hook = cancel_when(app, "before:refund_payment", merchant, answers)
+    assert run_saga_inline(app, order_id, on_boundary=hook)
+    assert answers[0].status_code == 202
+
+    order = client.get(f"/api/v1/orders/{order_id}", headers=merchant).get_json()
+    assert (order["status"], order["failure_reason"]) == ("cancelled", None)
+    assert ledger(app, order_id) == {"capture": 1, "refund": 1}
+    assert stock_of(app) == (10, 0)
+    events = event_types(client, merchant, order_id)
+    assert events[-3:] == ["payment.refunded", "inventory.released", "order.cancelled"]
+    assert "order.failed" not in events
+    assert integrity_problems(app) == []
+
+
 def test_a_pending_order_cancelled_before_any_worker_runs_is_never_charged(app, client):
     merchant = merchant_with_stock(app, client, stock=10)
     order_id = client.post("/api/v1/orders", json=order_body(), headers=merchant).get_json()["id"]

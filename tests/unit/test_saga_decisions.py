@@ -80,3 +80,14 @@ def test_cancel_during_a_step_in_flight_finishes_that_step_first():
 def test_a_completed_saga_ignores_a_late_cancel():
     action = decide(steps(S, S, S, S), cancel_requested=True)
     assert action.final_status == OrderStatus.COMPLETED
+
+
+def test_a_cancel_accepted_while_a_failure_is_being_compensated_ends_cancelled():
+    # The API answered 202 (the order was not final), so the merchant is owed a cancelled order.
+    undoing = decide(steps(reserve=S, capture=S, ship=F), cancel_requested=True)
+    assert (undoing.kind, undoing.step) == (ActionKind.COMPENSATE, "capture_payment")
+    final = decide(steps(reserve=C, capture=C, ship=F), cancel_requested=True)
+    assert (final.kind, final.final_status) == (ActionKind.FINISH, OrderStatus.CANCELLED)
+    assert decide(steps(reserve=C, capture=C, ship=F), cancel_requested=False).final_status == (
+        OrderStatus.FAILED
+    )
