@@ -103,6 +103,9 @@ DEFAULTS: dict[str, Any] = {
     "CIRCUIT_BREAKER_FAILURE_THRESHOLD": 20,
     "CIRCUIT_BREAKER_WINDOW_SECONDS": 30,
     "CIRCUIT_BREAKER_COOLDOWN_SECONDS": 10,
+    # How long a saga step waits for an open circuit (without using up its tries) before an open
+    # circuit counts as a failed try; counted from the step's first try.
+    "CIRCUIT_BREAKER_MAX_WAIT_SECONDS": 60,
     # Webhook deliveries: tries per event and the first retry delay (doubling, with jitter).
     "WEBHOOK_MAX_ATTEMPTS": 8,
     "WEBHOOK_RETRY_BASE_SECONDS": 1.0,

@@ -53,6 +53,7 @@ def run_order_saga(order_id: str, request_id: str | None = None) -> str:
             shipping=app.extensions["shipping_provider"],
             worker=worker_identity(),
             lease_seconds=app.config["SAGA_LEASE_SECONDS"],
+            circuit_wait_seconds=app.config["CIRCUIT_BREAKER_MAX_WAIT_SECONDS"],
             on_boundary=_pause_hook(app),
             on_step=observe_saga_step,
         )

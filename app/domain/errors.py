@@ -51,9 +51,36 @@ class StepFailure(DomainError):
 
 
 class TransientError(DomainError):
-    """A provider or dependency failed in a way that may pass: the step is retried with backoff."""
+    """A provider or dependency failed in a way that may pass: the step is retried with backoff.
+
+    By default it also says the provider itself is unwell (a timeout, an outage), so the
+    provider's circuit breaker counts it.
+    """
 
     retryable = True
+    # False for an answer about this one request ("processing error, try again"): the provider is
+    # up, and other orders must not be refused fast because of one customer's card.
+    provider_unhealthy = True
+
+
+class RetryRequested(TransientError):
+    """The provider answered, asking to try this request again later: not a sign of an outage."""
+
+    provider_unhealthy = False
+
+
+class ProviderUnavailable(TransientError):
+    """The call was not made: the provider is known to be down (its circuit is open).
+
+    Not an attempt: the saga waits `retry_after` seconds (until the breaker lets calls through)
+    without using up the step's tries, for at most the configured wait.
+    """
+
+    provider_unhealthy = False  # nothing happened to count
+
+    def __init__(self, message: str, retry_after: float):
+        super().__init__(message)
+        self.retry_after = max(retry_after, 0.0)
 
 
 class OutOfStock(StepFailure):

@@ -1,11 +1,14 @@
 """A circuit breaker per provider, with its state in Redis so every process shares it.
 
 closed: calls go through; transient failures are counted in a sliding window. When the count
-reaches the threshold the circuit opens: calls fail at once with TransientError (the saga's retry
-policy backs off) instead of piling onto a provider that is down. After the cool-down one trial
-call is let through (half-open): success closes the circuit, failure opens it again.
+reaches the threshold the circuit opens: calls fail at once with CircuitOpen, saying when to come
+back (the saga waits that long without using up a try) instead of piling onto a provider that is
+down. After the cool-down one trial call is let through (half-open): success closes the circuit,
+failure opens it again.
 
-Only transient errors count: a declined card is the provider working correctly.
+Only errors that say the provider is unwell count (timeouts, outages): a declined card, or a
+"processing error, try again" about one customer's card, is the provider working correctly, and
+must not get every other order refused fast.
 """
 
 from __future__ import annotations
@@ -18,15 +21,19 @@ from typing import TypeVar
 
 import redis
 
-from app.domain.errors import TransientError
+from app.domain.errors import ProviderUnavailable
 from app.domain.retry import is_retryable
 
 T = TypeVar("T")
 PROVIDERS = ("payments", "shipping")
 
 
-class CircuitOpen(TransientError):
-    """The provider's circuit is open: the call was not made."""
+class CircuitOpen(ProviderUnavailable):
+    """The provider's circuit is open: the call was not made (retry_after: when to come back)."""
+
+
+# While another process makes the half-open trial call, come back after about one call's time.
+TRIAL_RETRY_AFTER_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,9 @@ class CircuitBreaker:
         state = self.state() if state is None else state
         trial_token = None
         if state == "open":
-            raise CircuitOpen(f"{self.name} provider unavailable (circuit open)")
+            raise CircuitOpen(
+                f"{self.name} provider unavailable (circuit open)", self._seconds_until_trial()
+            )
         if state == "half_open":
             trial_token = uuid.uuid4().hex
             settings = self._settings()
@@ -81,11 +90,14 @@ class CircuitBreaker:
             if not self._redis.set(
                 self._trial, trial_token, nx=True, px=int(settings.cooldown_seconds * 1000)
             ):
-                raise CircuitOpen(f"{self.name} provider unavailable (circuit half-open)")
+                raise CircuitOpen(
+                    f"{self.name} provider unavailable (circuit half-open)",
+                    TRIAL_RETRY_AFTER_SECONDS,
+                )
         try:
             result = function()
         except Exception as error:
-            if is_retryable(error):
+            if is_retryable(error) and getattr(error, "provider_unhealthy", True):
                 self._record_failure(trial=trial_token is not None)
             elif trial_token is not None:
                 self._close()  # a business answer proves the provider is up
@@ -93,6 +105,13 @@ class CircuitBreaker:
         if trial_token is not None:
             self._close()
         return result
+
+    def _seconds_until_trial(self) -> float:
+        """Until the cool-down ends (when the next call may be the trial)."""
+        open_until = self._redis.get(self._open_until)
+        if open_until is None:
+            return 0.0
+        return max(float(open_until) - time.time(), 0.0)
 
     def _record_failure(self, trial: bool) -> None:
         settings = self._settings()

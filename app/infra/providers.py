@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.domain.errors import FraudSuspected, PaymentDeclined, ShipmentRefused, TransientError
+from app.domain.errors import FraudSuspected, PaymentDeclined, RetryRequested, ShipmentRefused
 from app.domain.ids import new_id
 from app.domain.ports import PaymentReceipt, ShipmentReceipt
 from app.infra.circuit_breaker import CircuitBreaker
@@ -180,7 +180,7 @@ class SimulatedPaymentProvider(_Simulator):
         if token in FRAUD_TOKENS:
             raise FraudSuspected("the issuer flagged the card as fraudulent")
         if token in ALWAYS_FAILING_TOKENS or (token in FLAKY_TOKENS and attempt == 1):
-            raise TransientError("payment provider: processing error, try again")
+            raise RetryRequested("payment provider: processing error, try again")
         row = self._record(
             ProviderPayment,
             id=new_id("pay"),

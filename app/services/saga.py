@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from app.domain.errors import StepFailure, TransientError
+from app.domain.errors import ProviderUnavailable, StepFailure, TransientError
 from app.domain.orders import OrderStatus, is_final
 from app.domain.ports import PaymentProvider, ShippingProvider
 from app.domain.saga import COMPENSATION_RETRY, STEP_BY_NAME, ActionKind, StepStatus, decide
@@ -49,6 +50,9 @@ class SagaContext:
     worker: str = "worker"
     sleep: Callable[[float], None] = time.sleep
     lease_seconds: int = LEASE_SECONDS
+    # How long a step may wait for a provider whose circuit is open without using up its tries
+    # (counted from the step's first try); past it, an open circuit counts as a failed try.
+    circuit_wait_seconds: float = 60.0
     on_step: Callable[[str, str, str, float], None] | None = field(default=None)
     # Called at every step boundary with "before:<step>" or "after:<step>" (the provider answered,
     # nothing recorded yet): the fault-injection tests stop a worker there and SIGKILL it.
@@ -278,6 +282,9 @@ def _run_step(saga: Saga, step: StepRow, ctx: SagaContext) -> Steps:
             )
         return
     except TransientError as error:
+        if isinstance(error, ProviderUnavailable) and _may_wait(started_at, ctx):
+            yield from _wait_for_provider(saga, step, before, attempt, error, ctx)
+            return
         retry = definition.retry.should_retry(error, attempt)
         saga_store.hold(saga, **({} if retry else {"failure_reason": definition.exhausted_reason}))
         _record_attempt(
@@ -329,6 +336,34 @@ def _run_step(saga: Saga, step: StepRow, ctx: SagaContext) -> Steps:
     saga_store.add_event(saga, definition.success_event, result)
 
 
+def _may_wait(started_at: dt.datetime, ctx: SagaContext) -> bool:
+    """True while the step has waited less than circuit_wait_seconds since its first try."""
+    if started_at.tzinfo is None:  # a row read back without its zone: stored as UTC
+        started_at = started_at.replace(tzinfo=dt.UTC)
+    return (utcnow() - started_at).total_seconds() < ctx.circuit_wait_seconds
+
+
+def _wait_for_provider(
+    saga: Saga, step: StepRow, before: str, attempt: int, error: ProviderUnavailable,
+    ctx: SagaContext,
+) -> Steps:
+    """The provider's circuit is open, so the call was not made: no try is used up. The step goes
+    back to pending and the saga sleeps until the breaker lets a call through (plus jitter, so
+    the waiting sagas do not all arrive at once), then runs it again."""
+    saga_store.hold(saga)
+    saga_store.add_attempt(
+        saga, step=step.name, kind="action", attempt=attempt, outcome="deferred",
+        error=str(error), started_at=utcnow(), duration_ms=0.0,
+    )
+    saga_store.set_step(
+        saga, step, before, status=StepStatus.PENDING, attempts=attempt - 1, error=str(error)
+    )
+    yield Pause.COMMIT  # never sleep inside a transaction
+    jitter = random.uniform(0, 0.5)  # noqa: S311 - spreading retries, not cryptography
+    # Never sleep past our own lease: another worker would take the saga over meanwhile.
+    yield min(error.retry_after + jitter, ctx.lease_seconds / 2)
+
+
 def _start_processing(saga: Saga) -> dict[str, str]:
     """A pending order becomes processing with its first step's transaction."""
     return {"status": OrderStatus.PROCESSING} if saga.order.status == OrderStatus.PENDING else {}
@@ -359,8 +394,11 @@ def _compensate_step(saga: Saga, step: StepRow, ctx: SagaContext) -> Steps:
             str(error), ctx,
         )
         yield Pause.COMMIT
+        delay = COMPENSATION_RETRY.delay(attempt)
+        if isinstance(error, ProviderUnavailable):  # come back when the breaker lets calls through
+            delay = error.retry_after + random.uniform(0, 0.5)  # noqa: S311 - jitter
         # Never sleep past our own lease: another worker would take the saga over meanwhile.
-        yield min(COMPENSATION_RETRY.delay(attempt), ctx.lease_seconds / 2)
+        yield min(delay, ctx.lease_seconds / 2)
         return
     saga_store.hold(saga)
     saga_store.set_step(
