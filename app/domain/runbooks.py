@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from app.domain.errors import FieldError, ValidationFailed
 
 MAX_STEPS = 40
+NO_STEPS = "a runbook needs at least one '## Step'"
 _SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
@@ -61,10 +62,15 @@ def format_steps(steps: list[StepSpec]) -> str:
 
 
 def parse_steps(text: str) -> list[StepSpec]:
-    """Steps from the editable text; ValidationFailed names the line that is wrong."""
+    """Steps from the editable text; ValidationFailed names the line that is wrong.
+
+    Only a str is steps text: anything else (None, a runbook's list of step rows) is refused as a
+    field error rather than read as something it is not."""
+    if not isinstance(text, str):
+        raise ValidationFailed([FieldError("steps", "must be text, one '## Step title' per step")])
     steps: list[dict] = []
     errors: list[FieldError] = []
-    for number, raw in enumerate((text or "").replace("\r\n", "\n").split("\n"), start=1):
+    for number, raw in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
         line = raw.rstrip()
         if line.startswith("## "):
             steps.append({"title": line[3:].strip(), "body": [], "command": [], "link": None})
@@ -86,7 +92,7 @@ def parse_steps(text: str) -> list[StepSpec]:
         else:
             step["body"].append(line)
     if not steps and not errors:
-        errors.append(FieldError("steps", "a runbook needs at least one '## Step'"))
+        errors.append(FieldError("steps", NO_STEPS))
     if len(steps) > MAX_STEPS:
         errors.append(FieldError("steps", f"at most {MAX_STEPS} steps"))
     for step in steps:

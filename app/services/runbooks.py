@@ -35,9 +35,15 @@ def _step_rows(steps: list[StepSpec]) -> list[RunbookStep]:
     ]
 
 
+def steps_text(runbook: Runbook) -> str:
+    """The runbook's steps as the text staff edit (what update_runbook takes back)."""
+    return format_steps(
+        [StepSpec(s.title, s.body, s.command, s.link_path, s.link_label) for s in runbook.steps]
+    )
+
+
 def _snapshot(runbook: Runbook) -> dict[str, str]:
-    steps = [StepSpec(s.title, s.body, s.command, s.link_path, s.link_label) for s in runbook.steps]
-    return {"title": runbook.title, "summary": runbook.summary, "steps": format_steps(steps)}
+    return {"title": runbook.title, "summary": runbook.summary, "steps": steps_text(runbook)}
 
 
 def ensure_runbook(spec: RunbookSpec, actor: Actor) -> bool:

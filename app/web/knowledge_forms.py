@@ -10,6 +10,7 @@ from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from app.domain.errors import ValidationFailed
+from app.domain.runbooks import NO_STEPS
 from app.services.postmortems import ACTION_KINDS, ACTION_STATES, STATUSES
 from app.services.runbooks import OUTCOMES
 from app.web.forms import DashboardForm
@@ -33,7 +34,7 @@ class RunbookForm(DashboardForm):
     title = StringField("Title", validators=[DataRequired(), Length(max=200)])
     summary = TextAreaField("Symptoms and when to use it (Markdown)",
                             validators=[DataRequired(), LONG_TEXT])
-    steps = TextAreaField("Steps", validators=[DataRequired(), Length(max=50_000)])
+    steps = TextAreaField("Steps", validators=[DataRequired(NO_STEPS), Length(max=50_000)])
 
 
 class StartRunForm(DashboardForm):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 
 from app.auth.actors import request_actor
 from app.auth.decorators import require_permission
 from app.domain.errors import Conflict, NotFound, ValidationFailed
-from app.domain.runbooks import StepSpec, format_steps
 from app.services import runbooks
 from app.web import web
 from app.web.forms import flash_form_problems
@@ -47,10 +46,14 @@ def runbook_page(slug: str):
 @require_permission("knowledge:write")
 def runbook_edit(slug: str | None = None):
     runbook = _or_404(runbooks.get_runbook, slug) if slug else None
-    form = RunbookForm(obj=runbook)
-    if runbook is not None and not form.is_submitted():
-        form.steps.data = format_steps([StepSpec(s.title, s.body, s.command, s.link_path,
-                                                 s.link_label) for s in runbook.steps])
+    if request.method == "POST" or runbook is None:
+        # A POST is read from what was posted, nothing else: built with obj=runbook, a field left
+        # out would take the stored attribute instead (for `steps`, the list of step rows) and a
+        # save would go through with it; here it is missing and the form says so.
+        form = RunbookForm()
+    else:
+        form = RunbookForm(data={"title": runbook.title, "summary": runbook.summary,
+                                 "steps": runbooks.steps_text(runbook)})
 
     def save() -> str:
         values, actor = (form.title.data, form.summary.data, form.steps.data), request_actor("web")

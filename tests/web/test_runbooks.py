@@ -203,3 +203,95 @@ def test_step_text_mistakes_get_a_form_message_and_change_nothing(sqlite_app):
     assert viewer.get(edit).status_code == 403
     assert submit(viewer, "/runbooks", edit, {"title": "x", "summary": "x",
                                               "steps": "## x"}).status_code == 403
+
+
+def stored_runbook(app, slug="redis-down") -> tuple[str, str, str]:
+    """(title, summary, steps text) of the runbook as saved."""
+    from app.services import runbooks
+
+    with app.app_context():
+        runbook = runbooks.get_runbook(slug)
+        return runbook.title, runbook.summary, runbooks.steps_text(runbook)
+
+
+VALID_EDIT = {"title": "Redis down", "summary": "Redis is gone.",
+              "steps": "## Ping\n$ redis-cli ping"}
+
+
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        ("steps", "a runbook needs at least one &#39;## Step&#39;"),
+        ("title", "This field is required."),
+        ("summary", "This field is required."),
+    ],
+)
+def test_an_edit_missing_a_field_is_refused_and_changes_nothing(sqlite_app, missing, message):
+    """A POST without a field is shown again with that field's error, never saved with the
+    stored value in its place (the form once took `steps` from the runbook's step rows: 500)."""
+    seed(sqlite_app)
+    before = stored_runbook(sqlite_app)
+    operator = staff_client(sqlite_app, "operator")
+    edit = "/runbooks/redis-down/edit"
+    data = {k: v for k, v in VALID_EDIT.items() if k != missing}
+    response = submit(operator, edit, edit, data)
+    assert response.status_code == 400
+    body = response.get_data(as_text=True)
+    assert f'<p class="field-error">{message}</p>' in body
+    assert "Traceback" not in body
+    assert stored_runbook(sqlite_app) == before
+    assert audit_entries(sqlite_app, "runbook.update") == []
+
+
+@pytest.mark.parametrize("steps", ["", "  \r\n  "])
+def test_an_edit_with_empty_steps_is_refused(sqlite_app, steps):
+    seed(sqlite_app)
+    before = stored_runbook(sqlite_app)
+    operator = staff_client(sqlite_app, "operator")
+    edit = "/runbooks/redis-down/edit"
+    response = submit(operator, edit, edit, {**VALID_EDIT, "steps": steps})
+    assert response.status_code == 400
+    assert "a runbook needs at least one &#39;## Step&#39;" in response.get_data(as_text=True)
+    assert stored_runbook(sqlite_app) == before
+    assert audit_entries(sqlite_app, "runbook.update") == []
+
+
+def test_a_new_runbook_without_steps_is_refused(sqlite_app):
+    operator = staff_client(sqlite_app, "operator")
+    data = {"slug": "webhook-backlog", "title": "Webhook backlog", "summary": "Deliveries lag."}
+    response = submit(operator, "/runbooks/new", "/runbooks/new", data)
+    assert response.status_code == 400
+    assert "a runbook needs at least one &#39;## Step&#39;" in response.get_data(as_text=True)
+    assert audit_entries(sqlite_app, "runbook.create") == []
+
+
+def test_a_refused_edit_then_a_valid_one_saves(app):
+    seed(app)
+    admin = staff_client(app, "admin")
+    edit = "/runbooks/redis-down/edit"
+    refused = submit(admin, edit, edit, {"title": "Redis down", "summary": "Redis is gone."})
+    assert refused.status_code == 400
+    response = submit(admin, edit, edit, VALID_EDIT)
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/runbooks/redis-down")
+    assert stored_runbook(app) == ("Redis down", "Redis is gone.", VALID_EDIT["steps"])
+    [entry] = audit_entries(app, "runbook.update")
+    assert entry.actor == admin.username and entry.after["steps"] == VALID_EDIT["steps"]
+
+
+def test_steps_that_are_not_text_are_a_field_error_not_a_crash(sqlite_app):
+    from app.auth.actors import cli_actor
+    from app.domain.errors import ValidationFailed
+    from app.domain.runbooks import parse_steps
+    from app.services import runbooks
+
+    seed(sqlite_app)
+    for not_text in (None, ["## Step"], b"## Step"):
+        with pytest.raises(ValidationFailed) as refused:
+            parse_steps(not_text)
+        assert [e.field for e in refused.value.errors] == ["steps"]
+    with sqlite_app.app_context():
+        runbook = runbooks.get_runbook("redis-down")
+        with pytest.raises(ValidationFailed):
+            runbooks.update_runbook("redis-down", "T", "S", runbook.steps, cli_actor())
+    assert stored_runbook(sqlite_app)[2].startswith("## Confirm with the readiness probe")
