@@ -18,4 +18,4 @@ def check_integrity_command():
     if problems:
         click.echo(f"{len(problems)} disagreement(s) found", err=True)
         raise SystemExit(1)
-    click.echo("integrity OK: stock, orders, saga steps, payments and refunds agree")
+    click.echo("integrity OK: stock, orders, order lines, saga steps, payments and refunds agree")

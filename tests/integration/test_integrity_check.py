@@ -1,11 +1,19 @@
 """check-integrity reads only the orders the database flags, yet reports what judging every order
-would, and it reads one snapshot, so a saga finishing mid-check is no disagreement."""
+would, and it reads one snapshot, so a saga finishing mid-check is no disagreement; it reconciles
+every order with its lines."""
 
 import pytest
 from sqlalchemy import delete, event, select, update
 
 from app.extensions import db
-from app.infra.models import Order, Product, ProviderPayment, ProviderShipment, SagaStep
+from app.infra.models import (
+    Order,
+    OrderLine,
+    Product,
+    ProviderPayment,
+    ProviderShipment,
+    SagaStep,
+)
 from app.infra.models.base import utcnow
 from tests.integration.saga_support import run_saga_inline
 
@@ -15,12 +23,13 @@ class _NoQueue:
         return None
 
 
-def _place(app, merchant_id: str, pay_with: str = "tok_visa", country: str = "MY") -> str:
+def _place(app, merchant_id: str, pay_with: str = "tok_visa", country: str = "MY",
+           items: list | None = None) -> str:
     from app.services import orders
 
     with app.app_context():
         body = {
-            "items": [{"sku": "SKU-1", "quantity": 2}],
+            "items": items or [{"sku": "SKU-1", "quantity": 2}],
             "customer": {"email": "c@example.com", "name": "C"},
             "shipping_address": {"line1": "1 Road", "city": "KL", "postal_code": "50450",
                                  "country": country},
@@ -147,6 +156,71 @@ def test_every_kind_of_disagreement_is_reported_as_judging_every_order_would(app
         assert any(ids[name] in line and message in line for line in found), (name, text)
     assert "open reservations hold 2" in text  # left_reserved's units look reserved again
     assert ids["clean"] not in text
+
+
+def test_order_lines_that_disagree_with_their_order_are_reported(app):
+    """Lines, line totals and order totals are reconciled in the database, for every order."""
+    from app.services import catalog
+    from app.services.integrity import check_integrity
+
+    merchant = _merchant(app)
+    with app.app_context():
+        catalog.create_product(merchant, sku="SKU-2", name="Other", price=250, currency="MYR",
+                               stock=100)
+    two_lines = [{"sku": "SKU-1", "quantity": 2}, {"sku": "SKU-2", "quantity": 3}]
+    ids = {name: _place(app, merchant, items=two_lines if name == "lost_line" else None)
+           for name in ("line_total", "quantity", "no_lines", "lost_line", "huge", "clean")}
+    for order_id in ids.values():
+        run_saga_inline(app, order_id)
+
+    with app.app_context():
+        assert check_integrity() == []
+        totals = dict(db.session.execute(select(Order.id, Order.total_amount)).all())
+        assert totals[ids["clean"]] == 2000 and totals[ids["lost_line"]] == 2750
+        assert [tuple(row) for row in db.session.execute(
+            select(OrderLine.quantity, OrderLine.unit_price, OrderLine.line_total)
+            .where(OrderLine.order_id == ids["clean"]))] == [(2, 1000, 2000)]
+    result = app.test_cli_runner().invoke(args=["check-integrity"])
+    assert result.exit_code == 0, result.output
+
+    def line(name: str, sku: str = "SKU-1"):
+        return select(OrderLine.seq).where(OrderLine.order_id == ids[name], OrderLine.sku == sku)
+
+    with app.app_context():
+        seqs = {name: db.session.scalar(line(name)) for name in ("line_total", "quantity", "huge")}
+        lost = db.session.scalar(line("lost_line", "SKU-2"))
+        db.session.execute(update(OrderLine).where(OrderLine.seq == seqs["line_total"])
+                           .values(line_total=2001))
+        db.session.execute(update(OrderLine).where(OrderLine.seq == seqs["quantity"])
+                           .values(quantity=3))
+        # 2**31 - 1 units at 1000: the product overflows a 32-bit integer.
+        db.session.execute(update(OrderLine).where(OrderLine.seq == seqs["huge"])
+                           .values(quantity=2**31 - 1))
+        db.session.execute(delete(OrderLine).where(OrderLine.order_id == ids["no_lines"]))
+        db.session.execute(delete(OrderLine).where(OrderLine.seq == lost))
+        db.session.commit()
+
+        found = check_integrity()
+
+    def label(name: str) -> str:
+        return f"order {ids[name]} (completed)"
+
+    expected = [
+        f"{label('line_total')}: line {seqs['line_total']} (SKU-1) total 2001, "
+        "quantity 2 x unit price 1000 = 2000",
+        f"{label('line_total')}: lines add up to 2001, order total 2000",
+        f"{label('quantity')}: line {seqs['quantity']} (SKU-1) total 2000, "
+        "quantity 3 x unit price 1000 = 3000",
+        f"{label('no_lines')}: has no lines",
+        f"{label('lost_line')}: lines add up to 2000, order total 2750",
+        f"{label('huge')}: line {seqs['huge']} (SKU-1) total 2000, "
+        f"quantity {2**31 - 1} x unit price 1000 = {(2**31 - 1) * 1000}",
+    ]
+    assert found == expected
+    assert ids["clean"] not in "\n".join(found)
+    result = app.test_cli_runner().invoke(args=["check-integrity"])
+    assert result.exit_code == 1
+    assert result.output.splitlines()[:len(expected)] == expected
 
 
 @pytest.fixture
