@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets as pysecrets
 import threading
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,22 @@ log = logging.getLogger(__name__)
 MIN_SECRET_LENGTH = {"SECRET_KEY": 32, "JWT_SIGNING_KEY": 32, "WEBHOOK_MASTER_KEY": 32}
 KNOWN_WEAK = {"changeme", "secret", "password", "dev", "development", "test"}
 MIN_DISTINCT_CHARACTERS = 8
+# Placeholder words refused anywhere in a production secret, compared in lower case with every
+# character but letters and digits removed ("Not_For-Production" -> "notforproduction"). Each is
+# six or more characters, so these and the tokens below refuse a random token_urlsafe(48) by
+# chance about once in a million draws.
+PLACEHOLDER_WORDS = (
+    "changeme", "changeit", "replaceme", "secretkey", "devsecret", "notforprod", "development",
+    "example", "placeholder", "password", "passwd", "default", "insecure", "sample", "letmein",
+    "qwerty", "donotuse",
+)
+# Placeholder words refused as a whole word between separators ("test-secret-key-...", "demo_1").
+PLACEHOLDER_TOKENS = frozenset(
+    {"test", "tests", "testing", "demo", "dummy", "fake", "fixme", "todo"}
+)
+# zlib must not shrink a secret below this share of its length: random text of any alphabet stays
+# above 0.7; "kkkk...k-strong-1" or a placeholder repeated to 32 characters falls far below.
+MIN_COMPRESSED_RATIO = 0.5
 VAULT_KEYS = {name: name.lower() for name in SECRET_NAMES}
 
 
@@ -96,24 +114,76 @@ def _generated_dev_secrets(settings: dict[str, Any]) -> dict[str, str]:
     return stored
 
 
+def _is_placeholder(value: str) -> bool:
+    lowered = value.lower()
+    compact = re.sub(r"[^a-z0-9]", "", lowered)
+    tokens = set(re.split(r"[^a-z0-9]+", lowered))
+    return (
+        lowered in KNOWN_WEAK
+        or any(word in compact for word in PLACEHOLDER_WORDS)
+        or not tokens.isdisjoint(PLACEHOLDER_TOKENS)
+    )
+
+
+def _shortest_period(value: str) -> int:
+    """The shortest p with value[i] == value[i + p] throughout ("abcabca" -> 3), by KMP."""
+    prefix = [0] * len(value)
+    for i in range(1, len(value)):
+        k = prefix[i - 1]
+        while k and value[i] != value[k]:
+            k = prefix[k - 1]
+        prefix[i] = k + (value[i] == value[k])
+    return len(value) - (prefix[-1] if value else 0)
+
+
+def _compressed_ratio(value: str) -> float:
+    data = value.encode()
+    return (len(zlib.compress(data, 9)) - len(zlib.compress(b"", 9))) / len(data)
+
+
+def secret_weaknesses(value: str, minimum: int) -> list[str]:
+    """Why a production secret is weak (empty when it is not); never quotes the value."""
+    reasons = []
+    if len(value) < minimum:
+        reasons.append(f"shorter than {minimum} characters")
+    if _is_placeholder(value):
+        reasons.append("contains a placeholder word")
+    if len(set(value)) < MIN_DISTINCT_CHARACTERS:  # "aaaa...": long, but no secret
+        reasons.append(f"fewer than {MIN_DISTINCT_CHARACTERS} different characters")
+    elif _shortest_period(value) <= len(value) // 2:  # "changeme-changeme-changeme-changeme"
+        reasons.append("repeats a short sequence")
+    elif _compressed_ratio(value) < MIN_COMPRESSED_RATIO:  # "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkk-v1"
+        reasons.append("too repetitive (compresses to less than half its length)")
+    return reasons
+
+
 def validate_secrets(values: dict[str, Any]) -> None:
-    """Refuse missing or weak secrets with a message that names each one."""
+    """Refuse missing, weak or shared secrets with a message that names each one (not its value).
+
+    Called in production only: development generates its secrets, the test suite uses fixed ones.
+    """
     problems = []
     for name, minimum in MIN_SECRET_LENGTH.items():
         value = values.get(name) or ""
         if not value:
             problems.append(f"{name} is missing")
-        elif (
-            len(value) < minimum
-            or value.lower() in KNOWN_WEAK
-            or len(set(value)) < MIN_DISTINCT_CHARACTERS  # "aaaa...": long, but no secret
-        ):
-            problems.append(f"{name} is too weak (at least {minimum} random characters)")
+        elif reasons := secret_weaknesses(value, minimum):
+            problems.append(f"{name} is too weak: {', '.join(reasons)} "
+                            f"(use at least {minimum} random characters)")
+    names = list(MIN_SECRET_LENGTH)
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            a, b = sorted([values.get(first) or "", values.get(second) or ""], key=len)
+            # The same value, or one built from the other ("<SECRET_KEY>-jwt"); a short value
+            # inside a long one is reported as too short above, not as shared.
+            if a and (a == b or (len(a) >= MIN_SECRET_LENGTH[first] and a in b)):
+                problems.append(f"{first} and {second} share one value (each needs its own)")
     if problems:
         raise ConfigError(
             "refusing to start in production: "
             + "; ".join(problems)
-            + ". Set them in Vault (ORDERPROCESSING_VAULT_ADDR) or as ORDERPROCESSING_<NAME>."
+            + ". Set them in Vault (ORDERPROCESSING_VAULT_ADDR) or as ORDERPROCESSING_<NAME>, each "
+            "e.g. from: python -c 'import secrets; print(secrets.token_urlsafe(48))'."
         )
 
 
