@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
+import time
 
+import redis
 from flask import current_app
 from rq import Queue, SimpleWorker
+from rq.exceptions import StopRequested
 from sqlalchemy import event
 
 from app.extensions import db
@@ -79,16 +83,71 @@ def run_worker(queue_names: list[str], burst: bool = False, name: str | None = N
         connection = app.extensions["redis"]
         prefix = app.config["QUEUE_PREFIX"]
         queues = [Queue(prefix + q, connection=connection) for q in queue_names]
-        worker = AppWorker(
-            queues,
-            connection=connection,
-            name=name or worker_identity().replace(":", "-"),
-            # A killed worker's registration expires quickly; sagas are recovered from the
-            # database by the scheduler anyway (leases), independent of RQ's own cleanup.
-            worker_ttl=30,
-        )
+        base_name = name or worker_identity().replace(":", "-")
         log.info("worker starting", extra={"queues": ",".join(queue_names), "burst": burst})
-        return worker.work(burst=burst, logging_level=app.config["LOG_LEVEL"])
+        worked, restarts = False, 0
+        while True:
+            worker = AppWorker(
+                queues,
+                connection=connection,
+                # A restarted loop registers afresh: its old registration may still be in Redis
+                # (its farewell could not be written while Redis was away).
+                name=base_name if restarts == 0 else f"{base_name}-{restarts}",
+                # A killed worker's registration expires quickly; sagas are recovered from the
+                # database by the scheduler anyway (leases), independent of RQ's own cleanup.
+                worker_ttl=30,
+            )
+            try:
+                worked = worker.work(burst=burst, logging_level=app.config["LOG_LEVEL"]) or worked
+            except (StopRequested, SystemExit):
+                return worked
+            except redis.RedisError as error:  # raised outside RQ's own retry (start, teardown)
+                log.warning("worker loop stopped: Redis unavailable", extra={"error": str(error)})
+            if burst or _stop_was_requested(worker):
+                return worked
+            # RQ retries a lost Redis only while it waits for a job; anywhere else (a heartbeat,
+            # a job's result, a suspension check) its loop quits. The process stays: it waits for
+            # Redis and starts a fresh loop, so an outage never leaves the queues without workers.
+            restarts += 1
+            _stop_on_signals()  # RQ's handlers would write the shutdown to the absent Redis
+            try:
+                wait_for_redis(connection)
+            except StopRequested:
+                return worked
+            log.warning("worker loop restarted", extra={"restarts": restarts})
+
+
+def _stop_was_requested(worker: AppWorker) -> bool:
+    # RQ marks a SIGTERM/SIGINT by its date; `_stop_requested` is set only when it lands mid-job
+    # (an idle worker leaves work() through StopRequested, which work() swallows).
+    return worker._stop_requested or worker._shutdown_requested_date is not None
+
+
+def _stop_on_signals() -> None:
+    def stop(_signum, _frame):
+        raise StopRequested()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+def wait_for_redis(connection, first_delay: float = 0.5, max_delay: float = 5.0) -> float:
+    """Block until Redis answers a PING (backing off up to max_delay); the seconds waited."""
+    started, delay, told = time.monotonic(), first_delay, False
+    while True:
+        try:
+            connection.ping()
+        except redis.RedisError as error:
+            if not told:
+                log.warning("waiting for Redis", extra={"error": str(error)})
+                told = True
+            time.sleep(delay)
+            delay = min(delay * 2, max_delay)
+            continue
+        waited = time.monotonic() - started
+        if told:
+            log.info("Redis is back", extra={"waited_seconds": round(waited, 1)})
+        return waited
 
 
 def main(argv: list[str] | None = None) -> None:
