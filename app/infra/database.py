@@ -116,7 +116,13 @@ def _reader_connection(engine: Engine, reader: _Reader):
         return local.driver
     if local.driver is not None and local.pid != os.getpid():
         _inherited.append(local.driver)
-    fairy = engine.raw_connection()  # the engine's connect arguments and events; errors as SA's
+    driver_error = engine.dialect.loaded_dbapi.Error
+    try:
+        fairy = engine.raw_connection()  # the engine's connect arguments and events
+    except driver_error as error:
+        # Unlike engine.connect(), a raw pool checkout hands the driver's own error out (a refused
+        # connect): wrapped as SQLAlchemy's, so a database outage is a 503 here too, not a 500.
+        raise exc.DBAPIError.instance(None, None, error, driver_error) from error
     driver = fairy.driver_connection
     fairy.detach()  # ours from now on: the pool neither counts nor resets it
     driver.autocommit = True
