@@ -132,6 +132,15 @@ def test_validation_errors_name_each_field(sqlite_client, merchant):
     assert {"items[0].quantity", "items[1].quantity", "shipping_address.country"} <= fields
 
 
+def test_lines_of_one_sku_are_merged_and_bounded_per_line_as_sent(sqlite_client, merchant):
+    body = order_body(items=[{"sku": "SKU-1", "quantity": 600}, {"sku": "SKU-1", "quantity": 600}])
+    response = sqlite_client.post("/api/v1/orders", json=body, headers=merchant)
+    assert response.status_code == 202, response.get_data(as_text=True)
+    order = response.get_json()
+    assert [(line["sku"], line["quantity"]) for line in order["items"]] == [("SKU-1", 1200)]
+    assert order["total_amount"] == 1200 * order["items"][0]["unit_price"]
+
+
 @pytest.mark.parametrize(
     ("path", "field", "value"),
     [

@@ -34,6 +34,11 @@ def test_prices_come_from_the_catalogue_and_lines_of_one_sku_merge():
     ]
 
 
+def test_the_quantity_bound_is_per_line_as_sent_not_per_merged_product():
+    priced = price_order([{"sku": "B", "quantity": 600}, {"sku": "B", "quantity": 600}], CATALOGUE)
+    assert [(ln.sku, ln.quantity, ln.line_total) for ln in priced.lines] == [("B", 1200, 600_000)]
+
+
 @pytest.mark.parametrize(
     ("items", "field"),
     [
