@@ -24,11 +24,46 @@ def _field_path(loc: tuple) -> str:
     return path or "body"
 
 
+# Pydantic's wording names its own types ("a valid dictionary or instance of Customer"); the
+# contract's 422 speaks JSON, in the same voice as the domain's own field errors.
+_TYPE_MESSAGES = {
+    "extra_forbidden": "unknown field; it cannot be set",
+    "missing": "is required",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "dict_type": "must be an object",
+    "list_type": "must be a list",
+    "string_type": "must be a string",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "url_type": "must be a URL",
+}
+_BOUND_MESSAGES = {
+    "greater_than_equal": ("ge", "must be at least {}"),
+    "greater_than": ("gt", "must be greater than {}"),
+    "less_than_equal": ("le", "must be at most {}"),
+    "less_than": ("lt", "must be less than {}"),
+    "string_too_short": ("min_length", "must be at least {} characters long"),
+    "string_too_long": ("max_length", "must be at most {} characters long"),
+    "too_short": ("min_length", "must have at least {} items"),
+    "too_long": ("max_length", "must have at most {} items"),
+}
+
+
 def _message(error: dict) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown field; it cannot be set"
-    if error["type"] == "missing":
-        return "is required"
+    kind = error["type"]
+    if kind in _TYPE_MESSAGES:
+        return _TYPE_MESSAGES[kind]
+    if kind in _BOUND_MESSAGES:
+        key, text = _BOUND_MESSAGES[kind]
+        bound = (error.get("ctx") or {}).get(key)
+        if bound is not None:
+            return text.format(bound)
     return error["msg"].removeprefix("Value error, ")  # our own validators' messages
 
 

@@ -141,6 +141,22 @@ def test_lines_of_one_sku_are_merged_and_bounded_per_line_as_sent(sqlite_client,
     assert order["total_amount"] == 1200 * order["items"][0]["unit_price"]
 
 
+def test_type_errors_speak_json_not_the_validation_librarys_types(sqlite_client, merchant):
+    body = order_body(items=[{"sku": 1, "quantity": "two"}])
+    body["customer"] = "Ana"
+    problem = assert_problem(sqlite_client.post("/api/v1/orders", json=body, headers=merchant), 422)
+    assert {(e["field"], e["message"]) for e in problem["errors"]} == {
+        ("items[0].sku", "must be a string"),
+        ("items[0].quantity", "must be a whole number"),
+        ("customer", "must be an object"),
+    }
+    product = {"sku": "NEG-1", "name": "x", "price": -1, "currency": "MYR", "stock": 1.5}
+    problem = assert_problem(sqlite_client.post("/api/v1/products", json=product,
+                                                headers=merchant), 422)
+    assert problem["errors"] == [{"field": "price", "message": "must be at least 0"},
+                                 {"field": "stock", "message": "must be a whole number"}]
+
+
 @pytest.mark.parametrize(
     ("path", "field", "value"),
     [
