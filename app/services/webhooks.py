@@ -269,10 +269,23 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tup
             url, data=body, headers=headers, timeout=timeout, allow_redirects=False
         )
     except requests.RequestException as exc:
-        return None, f"{type(exc).__name__}: no answer from the endpoint"
+        return None, _network_failure(exc, timeout)
     if 200 <= response.status_code < 300:
         return response.status_code, ""
     return response.status_code, f"endpoint answered HTTP {response.status_code}"
+
+
+def _network_failure(exc: requests.RequestException, timeout: float) -> str:
+    """What went wrong, in the merchant's terms: never the HTTP library's exception names."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return f"could not connect to the endpoint within {timeout:g} s"
+    if isinstance(exc, requests.Timeout):
+        return f"the endpoint did not answer within {timeout:g} s"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS handshake with the endpoint failed (certificate or protocol)"
+    if isinstance(exc, requests.ConnectionError):
+        return "could not connect to the endpoint, or it closed the connection"
+    return "no valid HTTP answer from the endpoint"
 
 
 def _attempt(delivery: WebhookDelivery, webhook: Webhook, settings: DeliverySettings) -> bool:

@@ -1,6 +1,8 @@
 """Webhook URLs cannot point the platform at its own network (SSRF), where that is switched on."""
 
 import dataclasses
+import socket
+import threading
 
 import pytest
 
@@ -8,6 +10,7 @@ from app.services import outbox, webhooks
 from tests.helpers import order_body
 from tests.integration.saga_support import merchant_with_stock
 from tests.integration.test_webhooks import Receiver
+from tests.servers import free_port
 
 
 @pytest.mark.parametrize(
@@ -68,3 +71,45 @@ def test_a_target_that_turned_private_is_not_sent_to(sqlite_app, sqlite_client):
     log = client.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=merchant).get_json()
     attempt = log["data"][0]["attempts"][0]
     assert "non-public address" in attempt["error"]
+
+
+def _silent_listener() -> socket.socket:
+    """A loopback socket that accepts connections and says nothing unless told to."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    return listener
+
+
+def test_network_failures_are_told_in_the_merchants_terms_not_the_librarys():
+    refused = webhooks._post(f"http://127.0.0.1:{free_port()}/h", b"{}", {}, 0.5)
+    assert refused == (None, "could not connect to the endpoint, or it closed the connection")
+
+    silent = _silent_listener()
+    try:
+        port = silent.getsockname()[1]
+        status, error = webhooks._post(f"http://127.0.0.1:{port}/h", b"{}", {}, 0.3)
+        assert (status, error) == (None, "the endpoint did not answer within 0.3 s")
+    finally:
+        silent.close()
+
+    garbage = _silent_listener()
+
+    def answer_garbage():
+        connection, _ = garbage.accept()
+        connection.recv(65536)
+        connection.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+        connection.close()
+
+    threading.Thread(target=answer_garbage, daemon=True).start()
+    try:
+        port = garbage.getsockname()[1]
+        status, error = webhooks._post(f"http://127.0.0.1:{port}/h", b"{}", {}, 2)
+        assert status is None
+        assert error in {
+            "no valid HTTP answer from the endpoint",
+            "could not connect to the endpoint, or it closed the connection",
+        }
+        assert "Error" not in error and "requests" not in error
+    finally:
+        garbage.close()
