@@ -137,12 +137,18 @@ def _queue_action(
     db.session.commit()
 
 
-def set_queue_paused(queue_name: str, paused: bool, actor: Actor, reason: str | None) -> None:
-    """Pause or resume a queue: workers stop/start taking its jobs within seconds."""
+def set_queue_paused(queue_name: str, paused: bool, actor: Actor, reason: str | None) -> bool:
+    """Pause or resume a queue: workers stop/start taking its jobs within seconds.
+
+    False when it already was so (a second tab, a double submit): nothing changes and nothing is
+    audited, since the audit log records changes.
+    """
     reason = _require_reason(reason)
     admin = queue_admin()
     try:
         was = queue_name in admin.paused()
+        if was == paused:
+            return False
         admin.set_paused(queue_name, paused)
     except KeyError:
         raise NotFound("queue") from None
@@ -150,6 +156,7 @@ def set_queue_paused(queue_name: str, paused: bool, actor: Actor, reason: str | 
         actor, "queue.pause" if paused else "queue.resume", queue_name, reason,
         before={"paused": was}, after={"paused": paused},
     )
+    return True
 
 
 def requeue_failed(

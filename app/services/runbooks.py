@@ -184,8 +184,11 @@ def start_run(slug: str, reason: str, actor: Actor) -> RunbookRun:
     return run
 
 
-def tick_step(slug: str, run_id: str, position: int, note: str, actor: Actor) -> RunbookRunStep:
-    """Mark a step of an open run done; ticking a done step again changes nothing."""
+def tick_step(
+    slug: str, run_id: str, position: int, note: str, actor: Actor
+) -> tuple[RunbookRunStep, bool]:
+    """Mark a step of an open run done: (the tick, whether this call made it). Ticking a done step
+    again changes nothing and returns the first tick (whoever made it)."""
     runbook, run = get_run(slug, run_id, for_update=True)
     if run.finished_at is not None:
         raise Conflict("this run is finished; start a new one")
@@ -193,7 +196,7 @@ def tick_step(slug: str, run_id: str, position: int, note: str, actor: Actor) ->
         raise ValidationFailed([FieldError("step", "no such step in this runbook")])
     for tick in run.ticks:
         if tick.step_position == position:
-            return tick
+            return tick, False
     tick = RunbookRunStep(step_position=position, done_by=actor.name, note=(note or "").strip())
     run.ticks.append(tick)
     audit.record(
@@ -205,7 +208,7 @@ def tick_step(slug: str, run_id: str, position: int, note: str, actor: Actor) ->
         reason=tick.note or None,
     )
     db.session.commit()
-    return tick
+    return tick, True
 
 
 def finish_run(slug: str, run_id: str, outcome: str, notes: str, actor: Actor) -> RunbookRun:

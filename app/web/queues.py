@@ -42,8 +42,10 @@ def queue_list():
 def _perform(name: str, action: str, job_id: str | None, reason: str) -> str:
     actor = request_actor("web")
     if action in ("pause", "resume"):
-        interventions.set_queue_paused(name, action == "pause", actor, reason)
-        return f"Queue {name} {'paused' if action == 'pause' else 'resumed'}."
+        done = "paused" if action == "pause" else "resumed"
+        if not interventions.set_queue_paused(name, action == "pause", actor, reason):
+            return f"Queue {name} was {done} already; nothing changed."
+        return f"Queue {name} {done}."
     perform = interventions.requeue_failed if action == "requeue" else interventions.delete_failed
     count = perform(name, job_id, actor, reason)
     return f"{count} failed job(s) of {name} {action}d."

@@ -107,7 +107,12 @@ def runbook_tick(slug: str, run_id: str, position: int):
         flash_form_problems(form, f"Step {position} not marked done")
         return _run_page(slug, run_id, status=400)
     try:
-        runbooks.tick_step(slug, run_id, position, form.note.data or "", request_actor("web"))
+        tick, ticked = runbooks.tick_step(
+            slug, run_id, position, form.note.data or "", request_actor("web")
+        )
+        if not ticked:  # another tab or a colleague was first; their tick (and note) stands
+            flash(f"Step {position} was already marked done by {tick.done_by}; nothing changed.",
+                  "info")
     except NotFound as missing:
         abort(404, f"No such {missing.what}.")
     except (Conflict, ValidationFailed) as refused:

@@ -52,6 +52,11 @@ def test_a_paused_queue_is_not_worked_until_resumed(app):
     api, _, headers = shop(app)
     operator = staff_client(app, "operator")
     assert _confirm(operator, "/queues/sagas/pause").status_code == 302
+    # Pausing it again (another tab) changes nothing, says so, and is not audited twice.
+    again = _confirm(operator, "/queues/sagas/pause")
+    assert "Queue sagas was paused already; nothing changed." in operator.get(
+        again.headers["Location"]).get_data(as_text=True)
+    assert len(audit_entries(app, "queue.pause")) == 1
     order_id = place(api, headers)
     drain_queues(app)  # the real worker skips the paused queue
     with app.app_context():

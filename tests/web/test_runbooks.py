@@ -97,8 +97,10 @@ def test_ticking_twice_records_one_tick(seeded_operator):
     app, operator = seeded_operator
     run_url = start_run(operator)
     for _ in range(2):
-        submit(operator, run_url, f"{run_url}/steps/2", {})
+        response = submit(operator, run_url, f"{run_url}/steps/2", {"note": "first"})
     assert len(audit_entries(app, "runbook_run.tick")) == 1
+    page = operator.get(response.headers["Location"]).get_data(as_text=True)
+    assert f"Step 2 was already marked done by {operator.username}; nothing changed." in page
 
 
 def test_a_finished_run_takes_no_more_ticks(seeded_operator):
