@@ -247,6 +247,10 @@ def current_vault_version(settings: dict[str, Any]) -> int | None:
     return metadata["data"].get("current_version")
 
 
+class WeakRotation(Exception):
+    """A new secret version in Vault that production's rules refuse (names, never values)."""
+
+
 class SecretRefresher:
     """Keeps one process's secrets in step with Vault.
 
@@ -263,6 +267,22 @@ class SecretRefresher:
         self.retired: dict[str, float] = {}  # old JWT key -> when it stops being accepted
         self.vault_previous = list(config.get("JWT_PREVIOUS_SIGNING_KEYS") or [])
         self.lock = threading.Lock()
+        self.refused_version: int | None = None
+
+    def _refuse_weak(self, found: dict[str, Any], version: int | None) -> None:
+        """In production a rotation is held to the start-up rules (validate_secrets): a weak or
+        shared new value would otherwise slip in at runtime, where start-up would refuse it."""
+        if self.config.get("ENV") != "production":
+            return
+        pinned = self.config.get("SECRETS_PINNED") or []
+        candidate = {
+            name: found[name] if found.get(name) and name not in pinned else self.config.get(name)
+            for name in MIN_SECRET_LENGTH
+        }
+        try:
+            validate_secrets(candidate)
+        except ConfigError as exc:
+            raise WeakRotation(str(exc).removeprefix("refusing to start in production: ")) from None
 
     def maybe_refresh(self) -> bool:
         """Check Vault if VAULT_REFRESH_SECONDS passed; True when new secrets were applied."""
@@ -277,8 +297,15 @@ class SecretRefresher:
                     self._expire_retired(now)
                     return False
                 found, version = read_vault_secrets(self.config)
+                self._refuse_weak(found, version)
             except ConfigError as exc:
                 log.warning("secret refresh skipped; keeping the current secrets: %s", exc)
+                return False
+            except WeakRotation as exc:
+                if self.refused_version != version:  # once per version, not every check
+                    log.error("rotated secrets refused; keeping the current secrets: %s", exc,
+                              extra={"version": version})
+                    self.refused_version = version
                 return False
             self.apply(found, version, now)
             return True

@@ -184,3 +184,47 @@ def test_api_key_rotation_validates_the_window_and_needs_an_admin(sqlite_client,
     assert sqlite_client.post("/api/v1/api-keys/key_nope/rotate", json={},
                               headers=headers).status_code == 403
 
+
+
+def test_in_production_a_weak_rotated_secret_is_refused_and_the_current_ones_kept(
+    make_app, sqlite_database_url, vault, vault_path, caplog
+):
+    import secrets as random_secrets
+
+    from app.infra.secrets import SecretRefresher
+
+    strong = {name: random_secrets.token_urlsafe(48) for name in INITIAL}
+    vault.client().secrets.kv.v2.create_or_update_secret(
+        path=vault_path, secret=strong, mount_point="secret"
+    )
+    app = vault_app(make_app, sqlite_database_url, vault, vault_path)
+    config = {**app.config, "ENV": "production"}  # the refresher's rules, not a production app
+    refresher = SecretRefresher(config, clock=lambda: time.time() + 3600)
+    weak = "changeme-changeme-changeme-changeme"
+    vault.client().secrets.kv.v2.create_or_update_secret(
+        path=vault_path, secret={**strong, "jwt_signing_key": weak}, mount_point="secret"
+    )
+    assert not refresher.maybe_refresh()
+    assert config["JWT_SIGNING_KEY"] == strong["jwt_signing_key"]
+    refused = [r for r in caplog.records if "rotated secrets refused" in r.getMessage()]
+    assert len(refused) == 1 and "JWT_SIGNING_KEY is too weak" in refused[0].getMessage()
+    assert weak not in caplog.text
+    refresher.next_check = 0
+    assert not refresher.maybe_refresh()  # the same version again: refused, not logged again
+    assert len([r for r in caplog.records if "rotated secrets refused" in r.getMessage()]) == 1
+
+    # The same value as another secret is refused too; a sound new value is taken.
+    vault.client().secrets.kv.v2.create_or_update_secret(
+        path=vault_path, secret={**strong, "jwt_signing_key": strong["secret_key"]},
+        mount_point="secret",
+    )
+    refresher.next_check = 0
+    assert not refresher.maybe_refresh()
+    assert "share one value" in caplog.text
+    rotated = random_secrets.token_urlsafe(48)
+    vault.client().secrets.kv.v2.create_or_update_secret(
+        path=vault_path, secret={**strong, "jwt_signing_key": rotated}, mount_point="secret"
+    )
+    refresher.next_check = 0
+    assert refresher.maybe_refresh()
+    assert config["JWT_SIGNING_KEY"] == rotated
