@@ -18,6 +18,8 @@ import uuid
 from collections.abc import Callable
 
 from redis.exceptions import RedisError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.factory import create_app
 from app.observability.metrics import record_integrity_check
@@ -99,6 +101,38 @@ class LeaseKeeper:
             if not self.renew():
                 log.warning("scheduler lost its lease during a tick")
                 return
+
+
+# Redis or the database away: expected during an outage, and the same every tick.
+DEPENDENCY_ERRORS = (RedisError, OperationalError, PoolTimeoutError)
+
+
+class TickOutage:
+    """Logs a dependency outage once when it starts (no traceback) and once when it ends, instead
+    of a traceback every tick; a different dependency failing is logged anew."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.since: float | None = None
+        self.what: str | None = None
+        self.failures = 0
+
+    def failed(self, error: Exception) -> None:
+        what = "Redis" if isinstance(error, RedisError) else "the database"
+        self.failures += 1
+        if what != self.what:
+            log.error("scheduler ticks failing: %s unavailable; retrying every tick", what,
+                      extra={"error": type(error).__name__})
+            self.what = what
+            if self.since is None:
+                self.since = self.clock()
+
+    def succeeded(self) -> None:
+        if self.since is None:
+            return
+        log.warning("scheduler ticks succeed again", extra={
+            "after_seconds": round(self.clock() - self.since, 1), "failed_ticks": self.failures})
+        self.since, self.what, self.failures = None, None, 0
 
 
 class Scheduler:
@@ -216,14 +250,20 @@ class Scheduler:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
         log.info("scheduler starting", extra={"interval": self.interval})
+        outage = TickOutage()
         while not self.stopping:
             started = time.monotonic()
             try:
                 self.tick()
-            except Exception:  # noqa: BLE001 - a failed tick (Redis/DB blip) must not kill it
+            except DEPENDENCY_ERRORS as error:
+                outage.failed(error)
+            except Exception:  # noqa: BLE001 - a failed tick must not kill the scheduler
                 log.exception("scheduler tick failed")
+            else:
+                outage.succeeded()
             time.sleep(max(0.0, self.interval - (time.monotonic() - started)))
         self.release()
+
 
 
 def main(argv: list[str] | None = None) -> None:

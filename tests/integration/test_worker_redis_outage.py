@@ -40,7 +40,8 @@ def test_a_worker_survives_redis_going_away_mid_work_and_serves_orders_after(
         # Slow payments: the worker is busy in jobs (not waiting in RQ's retrying dequeue) when
         # Redis goes, so its loop meets the outage where RQ gives up.
         settings = {**settings_of(app), "PAYMENT_SIMULATOR_LATENCY_MS": 300}
-        with WorkerProcess(settings, tmp_path) as worker, SchedulerProcess(settings, tmp_path):
+        with WorkerProcess(settings, tmp_path) as worker, SchedulerProcess(settings,
+                                                                       tmp_path) as scheduler:
             first = place(app, client, merchant, 6)
             time.sleep(1.0)
             redis_server.stop()
@@ -57,6 +58,10 @@ def test_a_worker_survives_redis_going_away_mid_work_and_serves_orders_after(
             assert worker.alive()
             log = worker.log_text()
             assert "waiting for Redis" in log and "worker loop restarted" in log
+            # The scheduler told the outage once, not a traceback every tick, and its end.
+            told = scheduler.log_text()
+            assert told.count("scheduler ticks failing: Redis unavailable") == 1, told
+            assert "scheduler ticks succeed again" in told and "Traceback" not in told, told
             # A restarted worker still stops on SIGTERM (warm shutdown), never loops again.
             worker.process.send_signal(signal.SIGTERM)
             assert worker.process.wait(timeout=15) == 0
