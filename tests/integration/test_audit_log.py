@@ -73,3 +73,15 @@ def test_audit_rows_cannot_be_updated_or_deleted(app, statement):
             db.session.commit()
         db.session.rollback()
         assert [e.reason for e in audit.list_entries(limit=5).items] == ["original"]
+
+
+def test_the_audit_log_cannot_be_truncated_on_postgresql(make_app, postgresql_database_url):
+    app = make_app(postgresql_database_url)
+    with app.app_context():
+        audit.record(audit.SYSTEM, "test.thing", "thing", "1", reason="kept")
+        db.session.commit()
+        with pytest.raises(DatabaseError, match="append-only"):
+            db.session.execute(text("TRUNCATE audit_log"))
+            db.session.commit()
+        db.session.rollback()
+        assert [e.reason for e in audit.list_entries(limit=5).items] == ["kept"]
