@@ -78,9 +78,11 @@ class LeaseKeeper:
             return False
         try:
             renewed = self.scheduler.renew()
-        except RedisError:
-            # Unknown: still ours while the last renewal's lease runs; after that, lost.
-            log.warning("scheduler could not renew its lease", exc_info=True)
+        except RedisError as error:
+            # Unknown: still ours while the last renewal's lease runs; after that, lost. (No
+            # traceback: during a Redis outage this is expected, and TickOutage tells the rest.)
+            log.warning("scheduler could not renew its lease",
+                        extra={"error": f"{type(error).__name__}: {error}"})
             if time.monotonic() - self.renewed_at >= self.scheduler.lease_seconds:
                 self.lost.set()
             return not self.lost.is_set()

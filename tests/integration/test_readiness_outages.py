@@ -4,46 +4,10 @@ Redis is a server of our own on a free port (never the shared one); the database
 database of our own whose connections we ban and allow again.
 """
 
-import shutil
-import subprocess
 import time
-
-import pytest
 
 from app.infra.database import IDLE_PING_SECONDS
 from tests.outages import OutageDatabase
-from tests.servers import free_port
-
-REDIS_SERVER = shutil.which("redis-server")
-
-
-class OwnRedis:
-    def __init__(self, tmp_path):
-        self.port = free_port()
-        self.dir = tmp_path
-        self.process = None
-
-    def start(self):
-        self.process = subprocess.Popen(  # noqa: S603
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        import redis
-
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                redis.Redis(port=self.port, socket_connect_timeout=0.2).ping()
-                return
-            except redis.RedisError:
-                time.sleep(0.05)
-        raise RuntimeError("own redis-server did not start")
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
 
 
 def seconds_until(client, wanted_status, limit=10.0) -> float:
@@ -55,25 +19,19 @@ def seconds_until(client, wanted_status, limit=10.0) -> float:
     raise AssertionError(f"/readyz never answered {wanted_status}")
 
 
-@pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
 def test_readiness_follows_redis_going_down_and_coming_back(make_app, sqlite_database_url,
-                                                            tmp_path):
-    redis_server = OwnRedis(tmp_path)
-    redis_server.start()
-    try:
-        app = make_app(sqlite_database_url, REDIS_URL=f"redis://127.0.0.1:{redis_server.port}/0")
-        client = app.test_client()
-        assert client.get("/readyz").status_code == 200
-        redis_server.stop()
-        assert seconds_until(client, 503) < 5
-        body = client.get("/readyz").get_json()
-        assert body["failed"] == ["redis"] and body["checks"]["database"] == "ok"
-        assert client.get("/healthz").status_code == 200
-        assert client.get("/metrics").status_code == 200
-        redis_server.start()
-        assert seconds_until(client, 200) < 5
-    finally:
-        redis_server.stop()
+                                                            own_redis):
+    app = make_app(sqlite_database_url, REDIS_URL=own_redis.url)
+    client = app.test_client()
+    assert client.get("/readyz").status_code == 200
+    own_redis.stop()
+    assert seconds_until(client, 503) < 5
+    body = client.get("/readyz").get_json()
+    assert body["failed"] == ["redis"] and body["checks"]["database"] == "ok"
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/metrics").status_code == 200
+    own_redis.start()
+    assert seconds_until(client, 200) < 5
 
 
 def test_readiness_follows_the_database_going_away_and_coming_back(make_app):
@@ -141,38 +99,32 @@ def test_the_api_answers_a_database_outage_with_503_retry_after_and_rate_headers
         assert created.status_code == 202, created.get_data(as_text=True)
 
 
-@pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
 def test_with_redis_away_limits_hold_per_process_and_every_response_has_the_headers(
-    make_app, sqlite_database_url, tmp_path
+    make_app, sqlite_database_url, own_redis
 ):
     from tests.helpers import admin_headers, merchant_with_key
 
-    redis_server = OwnRedis(tmp_path)
-    redis_server.start()
-    try:
-        redis_url = f"redis://127.0.0.1:{redis_server.port}/0"
-        setup = make_app(sqlite_database_url, REDIS_URL=redis_url)
-        setup_client = setup.test_client()
-        _, merchant = merchant_with_key(setup_client, admin_headers(setup, setup_client))
-        app = make_app(sqlite_database_url, REDIS_URL=redis_url,
-                       RATELIMIT_API="3 per minute", RATELIMIT_AUTH="2 per minute")
-        client = app.test_client()
-        redis_server.stop()
+    redis_url = own_redis.url
+    setup = make_app(sqlite_database_url, REDIS_URL=redis_url)
+    setup_client = setup.test_client()
+    _, merchant = merchant_with_key(setup_client, admin_headers(setup, setup_client))
+    app = make_app(sqlite_database_url, REDIS_URL=redis_url,
+                   RATELIMIT_API="3 per minute", RATELIMIT_AUTH="2 per minute")
+    client = app.test_client()
+    own_redis.stop()
 
-        reads = [client.get("/api/v1/products", headers=merchant) for _ in range(5)]
-        assert [r.status_code for r in reads] == [200, 200, 200, 429, 429]
-        assert [r.headers["X-RateLimit-Remaining"] for r in reads] == ["2", "1", "0", "0", "0"]
-        assert all(r.headers["X-RateLimit-Limit"] == "3" for r in reads)
-        assert int(reads[-1].headers["Retry-After"]) >= 1
-        guesses = [
-            client.post("/api/v1/auth/token",
-                        json={"username": "nobody-here", "password": "wrong-password"})
-            for _ in range(3)
-        ]
-        assert [g.status_code for g in guesses] == [401, 401, 429]
+    reads = [client.get("/api/v1/products", headers=merchant) for _ in range(5)]
+    assert [r.status_code for r in reads] == [200, 200, 200, 429, 429]
+    assert [r.headers["X-RateLimit-Remaining"] for r in reads] == ["2", "1", "0", "0", "0"]
+    assert all(r.headers["X-RateLimit-Limit"] == "3" for r in reads)
+    assert int(reads[-1].headers["Retry-After"]) >= 1
+    guesses = [
+        client.post("/api/v1/auth/token",
+                    json={"username": "nobody-here", "password": "wrong-password"})
+        for _ in range(3)
+    ]
+    assert [g.status_code for g in guesses] == [401, 401, 429]
 
-        redis_server.start()  # back to the shared windows (an empty Redis: a fresh count)
-        back = client.get("/api/v1/products", headers=merchant)
-        assert back.status_code == 200 and back.headers["X-RateLimit-Remaining"] == "2"
-    finally:
-        redis_server.stop()
+    own_redis.start()  # back to the shared windows (an empty Redis: a fresh count)
+    back = client.get("/api/v1/products", headers=merchant)
+    assert back.status_code == 200 and back.headers["X-RateLimit-Remaining"] == "2"
