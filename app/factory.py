@@ -282,7 +282,7 @@ def _init_http_behaviour(app: Flask) -> None:
     from app.extensions import db
     from app.observability.metrics import init_metrics
     from app.observability.request_ids import init_request_ids
-    from app.problems import problem_response
+    from app.problems import client_detail, problem_response
 
     init_request_ids(app)
     init_metrics(app)
@@ -317,7 +317,7 @@ def _init_http_behaviour(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         if wants_problem():
-            return problem_response(exc.code or 500, detail=exc.description)
+            return problem_response(exc.code or 500, detail=client_detail(exc))
         return render_template(
             "error.html",
             code=exc.code,

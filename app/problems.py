@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from flask import Response, g
+from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 PROBLEM_BASE = "https://orderprocessing.example/problems/"
@@ -23,6 +24,24 @@ PROBLEM_TYPES = {
     500: "internal-error",
     503: "service-unavailable",
 }
+
+
+# Werkzeug's stock texts speak of servers and URLs typed by hand; ours speak to an API client.
+_PLAIN_DETAILS = {
+    400: "The request is malformed.",
+    403: "Your role does not allow this.",
+    404: "No such resource here: check the path and the id.",
+    405: "This method is not allowed on this path; see the Allow header.",
+    413: "The body is over the size limit (1 MiB).",
+    415: "Send the body as application/json.",
+}
+
+
+def client_detail(exc: HTTPException) -> str | None:
+    """The exception's description when our code set one; else a plain text for its status."""
+    if exc.description == type(exc).description:
+        return _PLAIN_DETAILS.get(exc.code or 500, exc.description)
+    return exc.description
 
 
 def problem_response(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import request
+from flask import abort, request
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DataError, OperationalError
@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 from app.api import api
 from app.api.parsing import storable
 from app.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
-from app.problems import problem_response
+from app.problems import client_detail, problem_response
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,27 @@ def reject_unstorable_parameters():
         raise ValidationFailed(
             [FieldError(name, "contains a NUL character or invalid Unicode") for name in bad]
         )
+
+
+@api.before_request
+def refuse_bodies_that_are_not_json():
+    """415 for a body of another media type on every endpoint, those that read no body (cancel,
+    DELETE) included: the contract promises it for any body, and a client sending form data or
+    text to the API has a bug it should hear about rather than see ignored."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    chunked = request.headers.get("Transfer-Encoding", "").lower() == "chunked"
+    if ((request.content_length or 0) > 0 or chunked) and request.mimetype != "application/json":
+        abort(415, description="Send the body as application/json.")
+
+
+@api.after_request
+def bare_options_answer(response):
+    """Flask answers OPTIONS itself with an empty text/html 200; the API's is a 204 with Allow."""
+    if request.method == "OPTIONS" and response.status_code == 200 and not response.data:
+        response.status_code = 204
+        del response.headers["Content-Type"]
+    return response
 
 
 @api.errorhandler(DataError)
@@ -64,7 +85,7 @@ def conflict(exc: Conflict):
 
 @api.errorhandler(HTTPException)
 def http_error(exc: HTTPException):
-    return problem_response(exc.code or 500, detail=exc.description)
+    return problem_response(exc.code or 500, detail=client_detail(exc))
 
 
 # A dependency gone away: the database (refusing connections, or the pool exhausted) or Redis.

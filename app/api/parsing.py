@@ -44,26 +44,39 @@ _TYPE_MESSAGES = {
     "url_type": "must be a URL",
 }
 _BOUND_MESSAGES = {
-    "greater_than_equal": ("ge", "must be at least {}"),
-    "greater_than": ("gt", "must be greater than {}"),
-    "less_than_equal": ("le", "must be at most {}"),
-    "less_than": ("lt", "must be less than {}"),
-    "string_too_short": ("min_length", "must be at least {} characters long"),
-    "string_too_long": ("max_length", "must be at most {} characters long"),
-    "too_short": ("min_length", "must have at least {} items"),
-    "too_long": ("max_length", "must have at most {} items"),
+    "greater_than_equal": ("ge", "must be at least {}", None),
+    "greater_than": ("gt", "must be greater than {}", None),
+    "less_than_equal": ("le", "must be at most {}", None),
+    "less_than": ("lt", "must be less than {}", None),
+    "string_too_short": ("min_length", "must be at least {} characters long", "must not be empty"),
+    "string_too_long": ("max_length", "must be at most {} characters long",
+                        "must be at most 1 character long"),
+    "too_short": ("min_length", "must have at least {} items", "must have at least 1 item"),
+    "too_long": ("max_length", "must have at most {} items", "must have at most 1 item"),
+}
+# A pattern's regex tells a client little; the field's rule in words, by field name.
+_FORMAT_MESSAGES = {
+    "currency": "must be an ISO 4217 currency code, like MYR or EUR",
+    "country": "must be a two-letter country code, like MY",
+    "email": "must be a valid email address",
+    "sku": "must be 1-64 of A-Z a-z 0-9 . _ - and start with a letter or digit",
 }
 
 
 def _message(error: dict) -> str:
-    kind = error["type"]
+    kind, ctx = error["type"], error.get("ctx") or {}
     if kind in _TYPE_MESSAGES:
         return _TYPE_MESSAGES[kind]
     if kind in _BOUND_MESSAGES:
-        key, text = _BOUND_MESSAGES[kind]
-        bound = (error.get("ctx") or {}).get(key)
+        key, text, text_for_one = _BOUND_MESSAGES[kind]
+        bound = ctx.get(key)
         if bound is not None:
-            return text.format(bound)
+            return text_for_one if bound == 1 and text_for_one else text.format(bound)
+    if kind == "string_pattern_mismatch":
+        field = error["loc"][-1] if error["loc"] else ""
+        return _FORMAT_MESSAGES.get(str(field), "has the wrong format")
+    if kind in ("literal_error", "enum") and "expected" in ctx:
+        return f"must be one of {ctx['expected']}"
     return error["msg"].removeprefix("Value error, ")  # our own validators' messages
 
 
@@ -122,10 +135,19 @@ def _not_json_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
+def _json_integer(text: str) -> int | float:
+    # Python refuses to make an int of more than 4,300 digits (a denial-of-service guard) and
+    # json.loads would call valid JSON invalid; such a number is out of every range we accept, so
+    # it becomes an infinite float, refused by validation on its field like 1e400 is.
+    if len(text) > 4000:
+        return float(text)
+    return int(text)
+
+
 def parse_json(raw: bytes):
     """RFC 8259 JSON (no NaN or Infinity); ValueError otherwise, RecursionError if nested past the
     interpreter's stack."""
-    return json.loads(raw, parse_constant=_not_json_constant)
+    return json.loads(raw, parse_constant=_not_json_constant, parse_int=_json_integer)
 
 
 def parse_body(model: type[Model]) -> Model:

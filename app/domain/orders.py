@@ -182,6 +182,12 @@ def price_order(
     return PricedOrder(lines=lines, total_amount=total, currency=currencies.pop())
 
 
+def _looks_like_card_number(token: str) -> bool:
+    """12-19 digits, spaces or dashes allowed between them: a primary account number's shape."""
+    digits = token.replace(" ", "").replace("-", "")
+    return digits.isascii() and digits.isdigit() and 12 <= len(digits) <= 19
+
+
 def check_customer_and_address(
     customer: Mapping[str, object], address: Mapping[str, object], payment_token: object
 ) -> None:
@@ -197,5 +203,11 @@ def check_customer_and_address(
         )
     if not isinstance(payment_token, str) or not payment_token.strip():
         errors.append(FieldError("payment.token", "a payment token is required"))
+    elif _looks_like_card_number(payment_token):
+        # A card number must never be stored (PCI DSS): the provider's token stands for it.
+        errors.append(FieldError(
+            "payment.token",
+            "must be the payment provider's token (like tok_visa), never a card number",
+        ))
     if errors:
         raise ValidationFailed(errors)

@@ -31,11 +31,15 @@ def encode_cursor(seq: int) -> str:
 
 
 def decode_cursor(cursor: str) -> int:
+    """The seq a cursor names; 422 for anything encode_cursor could not have made (int() alone
+    would take " 5", "5\n" or other scripts' digits; base64 would take padding and stray bytes)."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         version, seq = base64.urlsafe_b64decode(padded.encode()).decode().split(":")
-        if version != "v1" or not 0 < int(seq) < 2**31:  # seq columns are 32-bit integers
+        if version != "v1" or not (seq.isascii() and seq.isdigit()):
             raise ValueError(version)
+        if not 0 < int(seq) < 2**31 or encode_cursor(int(seq)) != cursor:  # seq is 32-bit
+            raise ValueError(seq)
         return int(seq)
     except (ValueError, UnicodeDecodeError):
         raise ValidationFailed([FieldError("cursor", "not a cursor this API gave out")]) from None

@@ -59,12 +59,69 @@ def test_non_json_body_is_415(sqlite_client, merchant):
     assert_problem(response, 415)
 
 
+def test_a_non_json_body_is_415_on_endpoints_that_read_no_body_too(sqlite_client, merchant):
+    order = sqlite_client.post("/api/v1/orders", json=order_body(), headers=merchant).get_json()
+    cancel = sqlite_client.post(f"/api/v1/orders/{order['id']}/cancel", data="hello",
+                                content_type="text/plain", headers=merchant)
+    assert_problem(cancel, 415)
+    assert sqlite_client.get(f"/api/v1/orders/{order['id']}",
+                             headers=merchant).get_json()["status"] == "pending"
+    # Without a body (or with JSON) the same call goes through.
+    assert sqlite_client.post(f"/api/v1/orders/{order['id']}/cancel",
+                              headers=merchant).status_code == 202
+
+
+def test_stock_framework_texts_are_replaced_by_plain_ones(sqlite_app, sqlite_client, merchant):
+    from tests.helpers import create_user, token_for
+
+    missing = assert_problem(sqlite_client.get("/api/v1/no-such-thing"), 404)
+    assert missing["detail"] == "No such resource here: check the path and the id."
+    create_user(sqlite_app, "night-viewer", "viewer")
+    viewer = {"Authorization": f"Bearer {token_for(sqlite_client, 'night-viewer')}"}
+    refused = assert_problem(sqlite_client.get("/api/v1/orders", headers=viewer), 403)
+    assert "URL" not in refused["detail"] and "server" not in refused["detail"]
+
+
+def test_options_is_an_empty_204_naming_the_allowed_methods(sqlite_client, merchant):
+    response = sqlite_client.options("/api/v1/orders", headers=merchant)
+    assert response.status_code == 204 and response.data == b""
+    assert "Content-Type" not in response.headers
+    assert {"GET", "POST"} <= {m.strip() for m in response.headers["Allow"].split(",")}
+    assert "X-RateLimit-Limit" in response.headers
+
+
 def test_body_over_one_mebibyte_is_413(sqlite_client, merchant):
     big = b'{"name": "' + b"x" * (1024 * 1024) + b'"}'
     response = sqlite_client.post(
         "/api/v1/products", data=big, content_type="application/json", headers=merchant
     )
-    assert_problem(response, 413)
+    assert assert_problem(response, 413)["detail"] == "The body is over the size limit (1 MiB)."
+
+
+def test_an_integer_too_long_for_python_is_422_on_its_field_not_invalid_json(
+    sqlite_client, merchant
+):
+    raw = json.dumps(order_body()).replace('"quantity": 2', '"quantity": 1' + "0" * 5000)
+    assert '"quantity": 1000' in raw
+    response = sqlite_client.post("/api/v1/orders", data=raw, content_type="application/json",
+                                  headers=merchant)
+    problem = assert_problem(response, 422)
+    assert problem["errors"] == [
+        {"field": "items[0].quantity", "message": "must be a whole number"}]
+
+
+def test_a_card_number_is_refused_as_a_payment_token_and_never_stored(sqlite_app, sqlite_client,
+                                                                      merchant):
+    from app.extensions import db
+    from app.infra.models import Order
+
+    for card in ("4242424242424242", "4242 4242 4242 4242", "4242-4242-4242-4242"):
+        response = sqlite_client.post("/api/v1/orders", json=order_body(payment={"token": card}),
+                                      headers=merchant)
+        problem = assert_problem(response, 422)
+        assert [e["field"] for e in problem["errors"]] == ["payment.token"]
+    with sqlite_app.app_context():
+        assert db.session.query(Order).count() == 0
 
 
 @pytest.mark.parametrize("extra", [1, 4096])
@@ -139,6 +196,34 @@ def test_lines_of_one_sku_are_merged_and_bounded_per_line_as_sent(sqlite_client,
     order = response.get_json()
     assert [(line["sku"], line["quantity"]) for line in order["items"]] == [("SKU-1", 1200)]
     assert order["total_amount"] == 1200 * order["items"][0]["unit_price"]
+
+
+def test_format_and_choice_errors_state_the_rule_not_a_regex(sqlite_app, sqlite_client, merchant):
+    body = order_body(items=[])
+    body["customer"]["email"] = "nope"
+    body["shipping_address"]["country"] = "MYS"
+    problem = assert_problem(sqlite_client.post("/api/v1/orders", json=body, headers=merchant), 422)
+    assert problem["errors"] == [
+        {"field": "items", "message": "must have at least 1 item"},
+        {"field": "customer.email", "message": "must be a valid email address"},
+        {"field": "shipping_address.country",
+         "message": "must be a two-letter country code, like MY"},
+    ]
+    product = {"sku": "a/b", "name": "", "price": 1, "currency": "myr", "stock": 1}
+    problem = assert_problem(sqlite_client.post("/api/v1/products", json=product,
+                                                headers=merchant), 422)
+    assert problem["errors"] == [
+        {"field": "sku",
+         "message": "must be 1-64 of A-Z a-z 0-9 . _ - and start with a letter or digit"},
+        {"field": "name", "message": "must not be empty"},
+        {"field": "currency", "message": "must be an ISO 4217 currency code, like MYR or EUR"},
+    ]
+    admin = admin_headers(sqlite_app, sqlite_client)
+    user = {"username": "someone", "password": "p" * 12 + "!Q7", "role": "superuser"}
+    problem = assert_problem(sqlite_client.post("/api/v1/users", json=user, headers=admin), 422)
+    assert problem["errors"] == [
+        {"field": "role", "message": "must be one of 'admin', 'operator', 'viewer' or 'merchant'"}]
+    assert "pattern" not in json.dumps(problem) and "Input should" not in json.dumps(problem)
 
 
 def test_type_errors_speak_json_not_the_validation_librarys_types(sqlite_client, merchant):
