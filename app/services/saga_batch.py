@@ -51,6 +51,9 @@ class _FallBack(Exception):
 def drive_sagas(order_ids: list[str], ctx: SagaContext) -> dict[str, SagaRun]:
     """Drive these orders' sagas until each is final (or busy elsewhere, or held); by order id."""
     runs: dict[str, SagaRun] = {}
+    # A saga queued twice (a cancel queues it again while its first job still waits) is taken
+    # twice off the queue: it is driven once.
+    order_ids = list(dict.fromkeys(order_ids))
     if not saga_store.on_postgresql():
         # SQLite: one writer at a time, and the simulated providers write their ledger through
         # their own connection during a round: a shared open write transaction would lock them
