@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -325,6 +326,32 @@ def _init_http_behaviour(app: Flask) -> None:
             message=exc.description,
             request_id=g.get("request_id"),
         ), exc.code
+
+    from app.api.errors import DEPENDENCY_ERRORS
+
+    def dependency_unavailable(exc: Exception):
+        """The database or Redis away on a dashboard page: a 503 page that needs neither (the
+        usual error page reads the logged-in user, from the database), never a bare 500."""
+        app.logger.error("a dependency is unavailable: %s", type(exc).__name__)
+        with contextlib.suppress(Exception):  # the connection is gone; nothing to undo
+            db.session.rollback()
+        if wants_problem():
+            return problem_response(
+                503, detail="A service we depend on is unavailable; retry shortly.",
+                headers={"Retry-After": "5"},
+            )
+        redis_down = "redis" in type(exc).__module__
+        # Rendered without the context processors: Flask-Login's loads the user eagerly.
+        page = app.jinja_env.get_template("unavailable.html").render(
+            what="Redis" if redis_down else "Database",
+            what_lower="Redis" if redis_down else "the database",
+            runbook="redis-down" if redis_down else "database-failover",
+            request_id=g.get("request_id"),
+        )
+        return page, 503, {"Retry-After": "10"}
+
+    for dependency_error in DEPENDENCY_ERRORS:
+        app.register_error_handler(dependency_error, dependency_unavailable)
 
     @app.errorhandler(Exception)
     def unexpected_error(exc: Exception):

@@ -128,3 +128,38 @@ def test_with_redis_away_limits_hold_per_process_and_every_response_has_the_head
     own_redis.start()  # back to the shared windows (an empty Redis: a fresh count)
     back = client.get("/api/v1/products", headers=merchant)
     assert back.status_code == 200 and back.headers["X-RateLimit-Remaining"] == "2"
+
+
+def test_the_dashboard_answers_a_database_outage_with_a_503_page_not_a_500(
+    make_app, redis_url, tmp_path
+):
+    from tests.conftest import PASSWORD, migrate
+    from tests.helpers import csrf_token_from
+    from tests.web.dashboard_support import staff_client
+
+    with OutageDatabase() as database:
+        migrate(database.url, redis_url, tmp_path / "migrate")
+        app = make_app(database.url)
+        operator = staff_client(app, "operator")
+        anonymous = app.test_client()
+        database.go_away()
+        # The logged-in user is read from the database on every page: nothing can render but
+        # this page, which needs neither the user nor the database.
+        login_page = anonymous.get("/login")  # needs no database: it still renders
+        assert login_page.status_code == 200
+        token = csrf_token_from(login_page.get_data(as_text=True))
+        login = {"username": operator.username, "password": PASSWORD, "csrf_token": token}
+        for client, path, form in [(operator, "/", None), (operator, "/orders", None),
+                                   (anonymous, "/login", login)]:
+            for _ in range(2):  # the connection found dead, then a refused reconnect
+                response = client.post(path, data=form) if form else client.get(path)
+                page = response.get_data(as_text=True)
+                assert response.status_code == 503, (path, page[:300])
+                assert "Database unavailable" in page and "database-failover" in page
+                assert response.headers["Retry-After"] == "10"
+                assert "Traceback" not in page and "psycopg" not in page
+        database.come_back()
+        deadline = time.monotonic() + 10
+        while operator.get("/orders").status_code != 200:
+            assert time.monotonic() < deadline, "the dashboard did not come back"
+            time.sleep(0.2)
