@@ -3,6 +3,10 @@
 Each API view is decorated with `@documented(...)`, naming its request model and its response
 models; the document walks `app.url_map`, so a route cannot exist without appearing here, and the
 schemas are the very models the views validate with (`parse_body`). Nothing is hand-kept text.
+
+The requests the app itself sends (webhook deliveries) are OpenAPI 3.1 top-level `webhooks`:
+the module that describes them registers them with `documented_webhook(...)`, naming the body
+model, the request headers and the answers the sender expects.
 """
 
 from __future__ import annotations
@@ -88,6 +92,33 @@ def documented(
         return view
 
     return decorator
+
+
+# The requests the app sends to its clients, by name: `documented_webhook` fills it at import.
+WEBHOOKS: dict[str, dict[str, Any]] = {}
+
+
+def documented_webhook(
+    name: str,
+    summary: str,
+    *,
+    body: type[BaseModel],
+    headers: dict[str, tuple[str, dict[str, Any]]],
+    responses: dict[str, str],
+    description: str = "",
+    tag: str = "webhooks",
+) -> None:
+    """Describe a POST the app sends to a client's URL (an OpenAPI `webhooks` entry):
+    `headers` maps each request header to (description, JSON schema); `responses` maps a status
+    (or a range such as "2XX", or "default") to what that answer means to the sender."""
+    WEBHOOKS[name] = {
+        "summary": summary,
+        "description": description,
+        "body": body,
+        "headers": headers,
+        "responses": responses,
+        "tag": tag,
+    }
 
 
 def _schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, str]:
@@ -189,6 +220,28 @@ def _operation(view, rule, method: str, components: dict[str, Any]) -> dict[str,
     return operation
 
 
+def _webhook_operation(name: str, meta: dict[str, Any], components: dict[str, Any]):
+    operation: dict[str, Any] = {
+        "operationId": name,
+        "summary": meta["summary"],
+        "tags": [meta["tag"]],
+        "security": [],  # the receiver checks the signature header, not our credentials
+        "parameters": [
+            {"name": header, "in": "header", "required": True, "description": text,
+             "schema": schema}
+            for header, (text, schema) in meta["headers"].items()
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _schema_ref(meta["body"], components)}},
+        },
+        "responses": {status: {"description": text} for status, text in meta["responses"].items()},
+    }
+    if meta["description"]:
+        operation["description"] = meta["description"]
+    return operation
+
+
 def openapi_path(rule: str) -> str:
     """/orders/<order_id> -> /orders/{order_id} (converters dropped)."""
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
@@ -220,6 +273,10 @@ def build_document(app: Flask) -> dict[str, Any]:
             paths.setdefault(path, {})[method.lower()] = _operation(
                 view, rule, method, components
             )
+    webhooks = {
+        name: {"post": _webhook_operation(name, meta, components)}
+        for name, meta in sorted(WEBHOOKS.items())
+    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -230,6 +287,7 @@ def build_document(app: Flask) -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}, {"apiKey": []}],
         "paths": paths,
+        "webhooks": webhooks,
         "components": {
             "schemas": components,
             "securitySchemes": {

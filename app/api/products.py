@@ -22,6 +22,7 @@ from app.services import catalog
     "Add a product (409 for a duplicate sku)",
     body=ProductCreate,
     responses={201: ProductOut},
+    headers={201: {"Location": "The product's URL, /api/v1/products/{sku}"}},
     tag="products",
 )
 @require_permission("api:merchant")

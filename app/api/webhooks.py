@@ -1,6 +1,9 @@
-"""Webhooks: register, list, delete, and the delivery log (merchant only)."""
+"""Webhooks: register, list, delete, the delivery log (merchant only), and the deliveries the
+app sends (described as the OpenAPI document's top-level `webhooks`)."""
 
 from __future__ import annotations
+
+from typing import Annotated, Any
 
 from flask import current_app, request
 from pydantic import BaseModel, Field, StrictInt
@@ -8,18 +11,25 @@ from pydantic import BaseModel, Field, StrictInt
 from app.api import api
 from app.api.access import acting_merchant
 from app.api.idempotency import holds_secret, idempotent
-from app.api.openapi import documented
+from app.api.openapi import documented, documented_webhook
 from app.api.parsing import PAGE_QUERY, parse_body, query_int
-from app.api.schemas import Strict
+from app.api.schemas import OrderOut, Out, Strict, Timestamp
 from app.api.serializers import no_content, rfc3339
 from app.auth.actors import request_actor
 from app.auth.decorators import require_permission
+from app.domain.saga import ORDER_EVENT_TYPES
 from app.services import webhooks
+
+# The event types a webhook may subscribe to. The enum only documents them: the service refuses
+# an unknown one itself, naming `events[i]` next to any `url` error (a Literal would make pydantic
+# refuse it first, with its own message and without the other fields' errors).
+EVENT_TYPES = sorted(ORDER_EVENT_TYPES)
+EventType = Annotated[str, Field(json_schema_extra={"enum": EVENT_TYPES})]
 
 
 class WebhookCreate(Strict):
     url: str = Field(min_length=1, max_length=2048)
-    events: list[str] = Field(min_length=1, max_length=50)
+    events: list[EventType] = Field(min_length=1, max_length=50)
 
 
 class WebhookOut(BaseModel):
@@ -61,6 +71,69 @@ class DeliveryOut(BaseModel):
 class DeliveryPage(BaseModel):
     data: list[DeliveryOut]
     next_cursor: str | None
+
+
+# --- What a delivery carries: the body built by services/outbox.py, and its headers. ---
+
+
+class WebhookEventData(Out):
+    order: OrderOut = Field(
+        description="The order as the API shows it, as of the event: an `order.created` "
+        "delivered after the saga finished still says `pending`; `updated_at` is the event's time"
+    )
+    detail: dict[str, Any] = Field(
+        description="What the event adds (as on GET /api/v1/orders/{order_id}/events); "
+        "often empty"
+    )
+
+
+class WebhookEvent(Out):
+    """The JSON body of a webhook delivery (compact JSON: verify the signature on the raw bytes)."""
+
+    id: str = Field(description="The event's id: the same on every retry, so receivers can "
+                    "drop duplicates")
+    type: EventType
+    created_at: str = Timestamp
+    data: WebhookEventData
+
+
+SIGNATURE_FORMAT = (
+    "`t=<unix seconds>,v1=<hex HMAC-SHA256(secret, \"<t>.<raw body>\")>`. During a secret "
+    "rotation's overlap the header carries a second `v1=`, made with the previous secret "
+    "(`t=<t>,v1=<new>,v1=<previous>`): accept the delivery if any `v1` matches, and reject "
+    "an old `t` to stop replays."
+)
+
+documented_webhook(
+    "orderEvent",
+    "An order event, POSTed to every webhook subscribed to its type",
+    description=(
+        "Sent for each event of an order whose `type` the webhook lists in `events`; the events "
+        "of one order reach an endpoint in order (a later one waits until the earlier one is "
+        "delivered or given up). Any 2xx answer means delivered. Anything else (redirects are "
+        "not followed) or no answer within WEBHOOK_TIMEOUT_SECONDS is retried with "
+        "exponential backoff and jitter, up to WEBHOOK_MAX_ATTEMPTS attempts in all; each "
+        "attempt is listed by GET /api/v1/webhooks/{webhook_id}/deliveries."
+    ),
+    body=WebhookEvent,
+    headers={
+        webhooks.SIGNATURE_HEADER: (
+            SIGNATURE_FORMAT,
+            {"type": "string", "pattern": r"^t=[0-9]+(,v1=[0-9a-f]{64}){1,2}$"},
+        ),
+        "X-Webhook-Id": (
+            "The delivery's id (the `id` in the delivery log); the same on every retry",
+            {"type": "string"},
+        ),
+        "X-Webhook-Event": ("The event type, as in the body's `type`", {"type": "string",
+                                                                        "enum": EVENT_TYPES}),
+    },
+    responses={
+        "2XX": "Delivered: not sent again",
+        "default": "Not delivered (any other status, or no answer in time): retried with "
+        "exponential backoff until WEBHOOK_MAX_ATTEMPTS attempts, then given up",
+    },
+)
 
 
 def webhook_json(w, secret: str | None = None) -> dict:
@@ -133,6 +206,8 @@ class WebhookRotatedOut(WebhookCreated):
     tag="webhooks",
 )
 @require_permission("api:merchant")
+@idempotent
+@holds_secret
 def rotate_webhook_secret(webhook_id: str):
     body = parse_body(WebhookRotate)
     rotated = webhooks.rotate_webhook_secret(

@@ -7,5 +7,7 @@ window.addEventListener("load", function () {
     deepLinking: true,
     presets: [SwaggerUIBundle.presets.apis],
     layout: "BaseLayout",
+    // Never send the document to validator.swagger.io (nor show its badge): all stays local.
+    validatorUrl: null,
   });
 });
