@@ -71,10 +71,33 @@ def run(cmd: list[str], env: dict[str, str]) -> None:
         raise SystemExit(f"{' '.join(cmd)} failed with exit code {result.returncode}")
 
 
+def hold_instance_lock(instance: Path):
+    """One launcher per instance folder: a second one would take over the embedded Redis socket
+    (and delete it on its way out), leaving the first system running without Redis. The lock
+    is the kernel's: it goes with the process, however that ends."""
+    import fcntl
+
+    lock = open(instance / "launcher.lock", "a+")  # noqa: SIM115 - held until the process ends
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "another process"
+        raise SystemExit(
+            f"make run is already running from {instance} (pid {holder}); stop it first, or "
+            "give this one its own ORDERPROCESSING_INSTANCE_PATH and PORT"
+        ) from None
+    lock.truncate(0)
+    lock.write(str(os.getpid()))
+    lock.flush()
+    return lock
+
+
 def main() -> None:
     settings = load_settings()
     instance = Path(settings["INSTANCE_PATH"])
     instance.mkdir(parents=True, exist_ok=True)
+    _lock = hold_instance_lock(instance)  # noqa: F841 - held for the life of the launcher
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(instance / "prometheus"))

@@ -118,6 +118,20 @@ def test_launcher_runs_everything_embedded_and_a_stop_signal_stops_it_all(tmp_pa
 
         children = psutil.Process(launcher.pid).children(recursive=True)
         assert len(children) >= 5  # redis, honcho, gunicorn master + workers, worker, scheduler
+
+        if stop == "ctrl_c":
+            # A second `make run` from the same instance folder is refused, and leaves the
+            # running one its Redis (it used to take the socket over and delete it on exit).
+            second = subprocess.run(
+                [sys.executable, "scripts/launch.py"], cwd=ROOT,
+                env=_embedded_env(tmp_path, free_port()), capture_output=True, text=True,
+                timeout=60, check=False,
+            )
+            assert second.returncode != 0
+            assert f"make run is already running from {tmp_path / 'instance'}" in second.stderr
+            assert str(launcher.pid) in second.stderr
+            ready = requests.get(base + "/readyz", timeout=5)
+            assert ready.status_code == 200, ready.text
     finally:
         STOPS[stop](launcher.pid)
         code = launcher.wait(timeout=60)
