@@ -89,11 +89,14 @@ def take_backup(path: Path | None = None, progress: Progress = _quiet) -> dict[s
     url = _database_url()
     backend = snapshots.backend_of(url)
     path = Path(path) if path else default_backup_path()
-    if path.exists() and any(path.iterdir()):
-        raise BackupError(f"{path} exists and is not empty; name a new directory")
-    # Private: a backup holds password and key hashes and customers' details.
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path.chmod(0o700)
+    try:
+        if path.exists() and any(path.iterdir()):
+            raise BackupError(f"{path} exists and is not empty; name a new directory")
+        # Private: a backup holds password and key hashes and customers' details.
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.chmod(0o700)
+    except OSError as exc:  # not writable, not a directory, a missing parent we cannot create
+        raise BackupError(f"cannot write a backup to {path}: {exc.strerror}") from None
     data_file = path / DATA_FILES[backend]
     started = time.monotonic()
     taken_at = dt.datetime.now(dt.UTC)

@@ -178,6 +178,16 @@ def test_cli_backup_shows_progress_and_restore_verifies(sqlite_app, make_app, tm
     assert "restore verified" in restored.output
 
 
+def test_a_backup_path_that_cannot_be_written_is_a_one_line_error(sqlite_app, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    for target in (blocker / "backup", "/proc/no-such/backup"):
+        result = sqlite_app.test_cli_runner().invoke(args=["backup", str(target)])
+        assert result.exit_code == 1, result.output
+        assert f"error: cannot write a backup to {target}" in result.output
+        assert "Traceback" not in result.output and result.exception.__class__ is SystemExit
+
+
 def test_scheduler_takes_backups_on_its_cadence_and_keeps_only_the_retention(make_app,
                                                                            sqlite_database_url,
                                                                            tmp_path):
