@@ -16,7 +16,7 @@ STUCK_SAGAS = RunbookSpec(
     title="Stuck sagas: orders not reaching a final state",
     summary=(
         "**Symptoms:** orders stay `pending` or `processing` for minutes; the alert "
-        "*OrdersStuck* fires; the shift view shows a growing *processing* count while throughput "
+        "*StuckSagas* fires; the shift view shows a growing *processing* count while throughput "
         "drops.\n\n"
         "The scheduler re-drives every saga whose order has not progressed for "
         "`SAGA_STUCK_AFTER_SECONDS` (15 s by default), so sagas stuck for longer mean the "
@@ -30,7 +30,8 @@ STUCK_SAGAS = RunbookSpec(
         ),
         StepSpec(
             "Check that workers are alive and the saga queue is draining",
-            "Every worker should show a heartbeat younger than 10 s. No workers: start them "
+            "Every worker should show a heartbeat younger than 30 s (older: shown as lost). "
+            "No workers: start them "
             "(`worker` process type in the Procfile).",
             command=".venv/bin/python -m worker --name worker-recovery",
             link_path="/queues", link_label="Queues and workers",
@@ -43,7 +44,9 @@ STUCK_SAGAS = RunbookSpec(
         ),
         StepSpec(
             "Check the scheduler is running (exactly one effective instance)",
-            "Its log says `recovered N stuck sagas` on every pass. If it is down, start it.",
+            "The leader logs `re-queued stuck sagas` (with a count) whenever it re-queues any; "
+            "`python -m worker.scheduler` logs whether it leads or waits. If none runs, start "
+            "one.",
             command=".venv/bin/python -m worker.scheduler",
         ),
         StepSpec(

@@ -53,3 +53,16 @@ def test_bad_slugs_are_refused(slug):
 
 def test_good_slug_is_kept():
     assert check_slug(" slow-order-processing ") == "slow-order-processing"
+
+
+def test_alerts_a_runbook_names_are_alerts_the_shipped_rules_define():
+    import re
+
+    from app.observability.rules import prometheus_rules
+
+    alerts = {rule["alert"] for group in prometheus_rules()["groups"]
+              for rule in group["rules"] if "alert" in rule}
+    for spec in RUNBOOKS:
+        text = spec.summary + "".join(step.title + step.body for step in spec.steps)
+        named = set(re.findall(r"\*([A-Z][a-z]+[A-Z][A-Za-z]+)\*", text))
+        assert named <= alerts, (spec.slug, named - alerts)
