@@ -141,7 +141,8 @@ def get_flag(name: str) -> FeatureFlag:
     return flag
 
 
-def _state(flag: FeatureFlag) -> dict[str, Any]:
+def flag_state(flag: FeatureFlag) -> dict[str, Any]:
+    """What a change can change: compared before and after, and kept in the audit entry."""
     return {
         "enabled": flag.enabled,
         "rollout_percentage": flag.rollout_percentage,
@@ -183,7 +184,11 @@ def set_flag(
     create_type: str | None = None,
     description: str | None = None,
 ) -> FeatureFlag:
-    """Change a flag (audited) and tell every process; `create_type` creates a missing one."""
+    """Change a flag (audited) and tell every process; `create_type` creates a missing one.
+
+    Setting a flag to the state it is in changes nothing: no audit entry (the log records
+    changes), no new `updated_at`/`updated_by`, no announcement.
+    """
     _validate(name, rollout_percentage, overrides, create_type)
     flag = db.session.scalar(select(FeatureFlag).where(FeatureFlag.name == name))
     before = None
@@ -200,13 +205,16 @@ def set_flag(
         )
         db.session.add(flag)
     else:
-        before = _state(flag)
+        before = flag_state(flag)
     if enabled is not None:
         flag.enabled = bool(enabled)
     if rollout_percentage is not None:
         flag.rollout_percentage = rollout_percentage
     if overrides is not None:
         flag.overrides = dict(overrides)
+    if before is not None and flag_state(flag) == before:
+        db.session.rollback()  # the same values: nothing to write (the flag reloads as it was)
+        return flag
     flag.updated_at = utcnow()
     flag.updated_by = actor.name
     audit.record(
@@ -215,7 +223,7 @@ def set_flag(
         "flag",
         name,
         before=before,
-        after=_state(flag),
+        after=flag_state(flag),
         reason=reason,
     )
     db.session.commit()

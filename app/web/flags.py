@@ -71,7 +71,8 @@ def flag_update(name: str):
         try:
             overrides = parse_overrides(form.overrides.data)
             _refuse_unknown_merchants(overrides)
-            flags.set_flag(
+            before = flags.flag_state(flag)
+            updated = flags.set_flag(
                 flag.name, enabled=form.enabled.data,
                 rollout_percentage=form.rollout_percentage.data,
                 overrides=overrides, actor=request_actor("web"), reason=form.reason.data,
@@ -81,7 +82,10 @@ def flag_update(name: str):
         except ValueError as exc:
             form.overrides.errors = [*form.overrides.errors, str(exc)]
         else:
-            flash(f"Flag {flag.name} updated; every process sees it within 5 s.", "info")
+            if flags.flag_state(updated) == before:
+                flash(f"Flag {flag.name} was in that state already; nothing changed.", "info")
+            else:
+                flash(f"Flag {flag.name} updated; every process sees it within 5 s.", "info")
             return redirect(url_for("web.flag_list"))
     forms = _forms()
     forms[name] = form

@@ -55,6 +55,18 @@ def test_admin_toggles_the_order_kill_switch_on_the_page_and_the_api_answers_503
     assert api.post("/api/v1/orders", json=order_body(), headers=keyed).status_code == 202
 
 
+def test_saving_a_flag_in_the_state_it_is_in_says_so_and_is_not_audited(sqlite_app):
+    _seed_flags(sqlite_app)
+    admin = staff_client(sqlite_app, "admin")
+    response = post_form(admin, "/flags/payment_hold", {
+        "payment_hold-rollout_percentage": "100", "payment_hold-reason": "checking it is off",
+    }, page="/flags")
+    assert response.status_code == 302
+    page = admin.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Flag payment_hold was in that state already; nothing changed." in page
+    assert audit_entries(sqlite_app, "flag.update") == []
+
+
 def test_a_flag_change_without_a_reason_is_refused_and_changes_nothing(sqlite_app):
     _seed_flags(sqlite_app)
     admin = staff_client(sqlite_app, "admin")
@@ -94,6 +106,12 @@ def test_flags_api_lists_and_puts_flags_for_admins_only(sqlite_app):
                                                           "rollout_percentage": 101},
                      headers=admin)
     assert bad.status_code == 422
+    # The same state again: answered like any PUT, but nothing changed and nothing is audited.
+    again = client.put("/api/v1/flags/new_checkout",
+                       json={"enabled": True, "rollout_percentage": 25}, headers=admin)
+    assert again.status_code == 200 and again.get_json() == put.get_json()
+    assert [e.action for e in audit_entries(sqlite_app, None)
+            if e.target_id == "new_checkout"] == ["flag.create"]
     _, merchant = shop(sqlite_app)[1:]
     assert client.get("/api/v1/flags", headers=merchant).status_code == 403
 
