@@ -10,7 +10,7 @@ from app.api.parsing import parse_body
 from app.api.schemas import TokenOut, TokenRequest
 from app.auth import tokens
 from app.auth.principals import signing_keys
-from app.auth.rate_limits import count_login_attempt
+from app.auth.rate_limits import count_login_attempt, take_back_username_attempt
 from app.problems import problem_response
 from app.services import accounts
 
@@ -42,6 +42,7 @@ def issue_token():
     user = accounts.authenticate(body.username, body.password)
     if user is None:
         return problem_response(401, detail="Wrong username or password.")
+    take_back_username_attempt(body.username)
     config = current_app.config
     token = tokens.issue(
         signing_keys()[0],

@@ -266,6 +266,20 @@ def count_login_attempt(username: str | None) -> RateState | None:
     return min(states, key=lambda s: s.remaining)
 
 
+def take_back_username_attempt(username: str) -> None:
+    """A sign-in that succeeded does not count against its username: the per-username limit is
+    for guesses, and a shared account (or a shift signing in again and again) must not lock its
+    own user out. The per-IP count stays: it limits everything from one address."""
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return
+    item = _parsed(configured_limit("RATELIMIT_AUTH"))
+    window = limiter.storage.prefixed_key(item.key_for("auth-user", username.strip().lower()[:150]))
+    try:
+        _script("_uncount", _UNCOUNT)([window], [])
+    except Exception:  # noqa: BLE001 - at worst the success stays counted
+        log.warning("could not take back a sign-in count")
+
+
 def limit_login_attempts(on_breach):
     """Decorate a login view: a POST over RATELIMIT_AUTH answers `on_breach(state)` instead."""
 

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user
 
-from app.auth.rate_limits import limit_login_attempts
+from app.auth.rate_limits import limit_login_attempts, take_back_username_attempt
 from app.services import accounts
 from app.web import web
 from app.web.forms import LoginForm, LogoutForm
@@ -45,6 +45,7 @@ def login():
         if user is None or user.role not in STAFF_ROLES:
             flash("Wrong username or password.", "error")
             return render_template("login.html", form=form), 401
+        take_back_username_attempt(form.username.data)
         login_user(user)
         start_session()
         return redirect(safe_next(request.args.get("next")))

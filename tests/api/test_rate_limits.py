@@ -69,8 +69,18 @@ def test_api_limit_is_shared_by_all_workers_with_headers_and_429(limited_app, tm
 
 
 def test_token_endpoint_is_limited_per_ip_and_per_username(limited_app, tmp_path):
+    from tests.conftest import PASSWORD
+
     create_user(limited_app, "guessed-user", "viewer")
+    create_user(limited_app, "shared-user", "viewer")
     with GunicornServer(settings_of(limited_app), tmp_path, workers=2) as server:
+        # Sign-ins that succeed do not use up their username's budget (a shared account must
+        # not lock itself out); a wrong password after them is still only the first guess.
+        shared = [_post_from(server, f"127.0.0.{i}", "/api/v1/auth/token",
+                             {"username": "shared-user", "password": PASSWORD})[0]
+                  for i in range(10, 15)]
+        guess = _post_from(server, "127.0.0.15", "/api/v1/auth/token",
+                           {"username": "shared-user", "password": "wrong-password"})
         # Per IP: three different usernames from one address, then refused.
         per_ip = [_post_from(server, "127.0.0.1", "/api/v1/auth/token",
                              {"username": f"user-{i}", "password": "wrong-password"})[0]
@@ -79,6 +89,8 @@ def test_token_endpoint_is_limited_per_ip_and_per_username(limited_app, tmp_path
         per_user = [_post_from(server, f"127.0.0.{i}", "/api/v1/auth/token",
                                {"username": "guessed-user", "password": "wrong-password"})
                     for i in range(2, 6)]
+    assert shared == [200] * 5
+    assert guess[0] == 401 and guess[1]["X-RateLimit-Remaining"] == "2"
     assert per_ip == [401, 401, 401, 429]
     assert [status for status, _ in per_user] == [401, 401, 401, 429]
     assert int(per_user[-1][1]["Retry-After"]) >= 1
