@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, abort, g, render_template, request
+from flask import Flask, abort, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from config import PROJECT_ROOT, database_connect_url, load_settings
@@ -264,6 +264,10 @@ def _init_blueprints(app: Flask) -> None:
     app.register_blueprint(health)
     app.register_blueprint(api)
     app.register_blueprint(web)
+
+    # Browsers ask for /favicon.ico whatever the page says; the icon is an SVG under static/.
+    app.add_url_rule("/favicon.ico", "favicon", lambda: redirect(
+        url_for("static", filename="favicon.svg"), 301))
 
 
 SECURITY_HEADERS = {

@@ -270,6 +270,10 @@ def test_pages_carry_security_headers_and_next_only_goes_to_local_paths(sqlite_a
         assert "frame-ancestors 'none'" in csp
         assert headers["X-Content-Type-Options"] == "nosniff"
         assert headers["Referrer-Policy"]
+    # The icon browsers ask for on every page is served (from static/, like every asset).
+    icon = sqlite_app.test_client().get("/favicon.ico", follow_redirects=True)
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+    assert 'rel="icon"' in viewer.get("/").get_data(as_text=True)
     create_user(sqlite_app, "nextuser", "viewer")
     for target, expected in (("/orders?status=failed", "/orders?status=failed"),
                              ("https://evil.example/", "/"), ("//evil.example", "/"),
