@@ -39,7 +39,7 @@ lint: install
 
 # Recovery drill: seed, load, back up, destroy the database, restore into a fresh one, verify;
 # prints the measured RTO and RPO. Needs PostgreSQL and Redis like `make test` (DR_ARGS passes
-# options, e.g. DR_ARGS="--orders 500").
+# options, e.g. DR_ARGS="--load-seconds 20 --threads 8").
 dr-drill: install
 	$(BIN)/python scripts/dr_drill.py $(DR_ARGS)
 
