@@ -14,7 +14,7 @@ import hashlib
 import json
 from functools import wraps
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from flask_login import current_user
 
 from app.api.parsing import parse_json, request_body
@@ -72,6 +72,33 @@ def _replay(stored: idempotency.StoredResponse) -> Response:
     return response
 
 
+def answers_lost_responses(recover):
+    """Mark a view whose commit marks its claim (services.idempotency.mark_committed), with
+    `recover(location, **view_args)` -> the JSON body its lost answer had. Put it below
+    `@idempotent`."""
+
+    def mark(view):
+        view.recover_lost_answer = recover
+        return view
+
+    return mark
+
+
+def _recover(view, outcome: idempotency.Claim, view_args: dict) -> Response:
+    """The first request committed its resource but died before storing its answer: rebuild the
+    answer from the resource, store it as the key's, and replay it (never create it twice)."""
+    recover = getattr(view, "recover_lost_answer", None)
+    if recover is None:  # only views that mark their commit leave such a claim
+        return problem_response(409, detail="A request with this Idempotency-Key is still being "
+                                "processed; retry later.", headers={"Retry-After": "1"})
+    stored = outcome.response
+    rebuilt = recover(stored.headers.get("Location", ""), **view_args)
+    body = current_app.json.response(rebuilt).get_data(as_text=True)  # as the view would
+    answer = idempotency.StoredResponse(stored.status, body, stored.headers)
+    idempotency.complete(outcome.record_seq, answer)
+    return _replay(answer)
+
+
 def idempotent(view):
     """Run the view once per Idempotency-Key; replay its response to every repeat.
 
@@ -99,12 +126,15 @@ def idempotent(view):
                 title="Idempotency key reused",
                 detail="This Idempotency-Key was used with a different request; use a new key.",
             )
+        if outcome.outcome == "recover":
+            return _recover(view, outcome, kwargs)
         if outcome.outcome == "in_flight":
             return problem_response(
                 409,
                 detail="A request with this Idempotency-Key is still being processed; retry later.",
                 headers={"Retry-After": "1"},
             )
+        g.idempotency_claim = outcome.record_seq  # for a view that marks its commit with it
         try:
             try:
                 result = view(*args, **kwargs)

@@ -9,7 +9,7 @@ from flask import current_app, g, request
 from app.api import api
 from app.api.access import acting_merchant, merchant_scope
 from app.api.caching import conditional_json, json_text
-from app.api.idempotency import idempotent
+from app.api.idempotency import answers_lost_responses, idempotent
 from app.api.openapi import documented
 from app.api.parsing import PAGE_QUERY, parse_body, query_choice, query_int
 from app.api.schemas import ORDER_STATUSES, EventList, OrderCreate, OrderOut, OrderPage
@@ -45,6 +45,10 @@ def refused_while_kill_switch_on(view):
     return wrapped
 
 
+def _order_as_placed(location: str) -> dict:
+    return orders.order_as_placed(location.rsplit("/", 1)[-1], acting_merchant())
+
+
 @api.post("/orders")
 @documented(
     "Place an order (prices come from the catalogue)",
@@ -56,10 +60,12 @@ def refused_while_kill_switch_on(view):
 @require_permission("api:merchant")
 @refused_while_kill_switch_on
 @idempotent
+@answers_lost_responses(_order_as_placed)
 def place_order():
     body = parse_body(OrderCreate)
     order = orders.place_order(
-        acting_merchant(), body.model_dump(), _queue(), request_id=g.get("request_id")
+        acting_merchant(), body.model_dump(), _queue(), request_id=g.get("request_id"),
+        idempotency_claim=g.get("idempotency_claim"),
     )
     return order_json(order), 202, {"Location": f"/api/v1/orders/{order.id}"}
 

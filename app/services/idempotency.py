@@ -36,7 +36,7 @@ class StoredResponse:
 class Claim:
     """The outcome of claiming a key: `won` (do the work), or one of the three refusals."""
 
-    outcome: str  # won | replay | in_flight | reused
+    outcome: str  # won | replay | in_flight | reused | recover
     record_seq: int | None = None
     response: StoredResponse | None = None
 
@@ -100,6 +100,10 @@ def claim(scope: str, key: str, method: str, path: str, request_hash: str) -> Cl
             continue
         if existing.request_hash != request_hash:
             return Claim("reused", existing.seq)
+        if existing.state == COMMITTED:
+            # The first request created its resource and died before storing its answer.
+            return Claim("recover", existing.seq, StoredResponse(
+                existing.response_status or 200, "", dict(existing.response_headers or {})))
         if existing.state != "completed":
             return Claim("in_flight", existing.seq)
         return Claim(
@@ -112,6 +116,22 @@ def claim(scope: str, key: str, method: str, path: str, request_hash: str) -> Cl
             ),
         )
     return Claim("in_flight")
+
+
+# A claim whose work committed (the resource exists) but whose response was never stored: the
+# request died between its commit and `complete` (its worker killed, the database gone). It is
+# never taken over - that would create the resource twice - but answered from the resource.
+COMMITTED = "committed"
+
+
+def mark_committed(connection, record_seq: int, status: int, headers: dict[str, str]) -> None:
+    """In the work's own transaction: the claim's resource exists from this commit on (what to
+    answer, without the body: the status and e.g. the Location naming the resource)."""
+    connection.execute(
+        update(IdempotencyRecord)
+        .where(IdempotencyRecord.seq == record_seq, IdempotencyRecord.state == "in_flight")
+        .values(state=COMMITTED, response_status=status, response_headers=headers)
+    )
 
 
 def _abandoned(record: IdempotencyRecord, now: dt.datetime) -> bool:
@@ -145,7 +165,8 @@ def complete(record_seq: int, response: StoredResponse) -> None:
 
 
 def release(record_seq: int) -> None:
-    """Give the key back after a failed attempt, so the client may retry with it."""
+    """Give the key back after a failed attempt, so the client may retry with it (not once its
+    work committed: `mark_committed` moved it out of `in_flight`)."""
     db.session.rollback()
     db.session.execute(
         delete(IdempotencyRecord).where(

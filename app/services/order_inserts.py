@@ -55,13 +55,18 @@ def step_rows(order_id: str) -> list[Row]:
 
 
 @contextmanager
-def writing_orders() -> Iterator[Connection]:
+def writing_orders(statements: int = 1) -> Iterator[Connection]:
     """The connection that creates an order, committed when the block ends without an error.
 
-    PostgreSQL: a pooled connection in autocommit (the order is one statement, see above).
+    PostgreSQL: a pooled connection in autocommit when the order is its one statement (see
+    above); with more `statements` (an idempotency claim marked with it), one transaction.
     SQLite: the session's transaction, committed at the end (or rolled back on an error).
     """
     if db.engine.dialect.name == "postgresql":
+        if statements > 1:
+            with db.engine.begin() as connection:
+                yield connection
+            return
         with db.engine.connect() as connection:
             yield connection.execution_options(isolation_level="AUTOCOMMIT")
         return

@@ -17,17 +17,26 @@ from app.extensions import db
 from app.infra.models import Order, OrderEvent
 from app.infra.models.base import utcnow
 from app.observability.metrics import record_orders_created
-from app.services import audit
+from app.services import audit, idempotency
 from app.services.audit import Actor
 from app.services.events import record_event
 from app.services.order_inserts import PRODUCTS_BY_SKU, insert_order_rows, writing_orders
 from app.services.pagination import Page, paginate
+from app.services.representations import order_representation
 
 
 def place_order(
-    merchant_id: str, data: dict[str, Any], queue: JobQueue, request_id: str | None = None
+    merchant_id: str,
+    data: dict[str, Any],
+    queue: JobQueue,
+    request_id: str | None = None,
+    idempotency_claim: int | None = None,
 ) -> SimpleNamespace:
     """Validate and price a new order, store it `pending` and queue its saga after the commit.
+
+    With an `idempotency_claim` (the Idempotency-Key's record), the order's commit also marks the
+    claim as having created it: should the request die before its answer is stored, a retry with
+    the key is answered from this order instead of placing a second one.
 
     The hottest write path: the rows go in through Core statements built once (order_inserts.py;
     the ORM's unit of work cost more than the SQL), and what is returned is a snapshot of the
@@ -35,12 +44,17 @@ def place_order(
     """
     items = data.get("items") or []
     skus = {item.get("sku") for item in items if isinstance(item.get("sku"), str)}
-    with writing_orders() as connection:
+    with writing_orders(statements=2 if idempotency_claim else 1) as connection:
         products = connection.execute(
             PRODUCTS_BY_SKU, {"merchant_id": merchant_id, "skus": sorted(skus)}
         ).all()
         order_row, line_rows = _new_order_rows(merchant_id, data, products, request_id)
         insert_order_rows(connection, order_row, line_rows)
+        if idempotency_claim is not None:
+            idempotency.mark_committed(connection, idempotency_claim, 202, {
+                "Location": f"/api/v1/orders/{order_row['id']}",
+                "Content-Type": "application/json",
+            })
     record_orders_created()
     order_id = order_row["id"]
     # After the commit: a worker must never see an order that could still roll back. If Redis is
@@ -54,6 +68,16 @@ def place_order(
     # A snapshot of what was written (not an ORM object: building one costs more than the rest of
     # the serialization): the caller renders it without a round trip.
     return SimpleNamespace(**order_row, lines=[SimpleNamespace(**row) for row in line_rows])
+
+
+def order_as_placed(order_id: str, merchant_id: str | None) -> dict[str, Any]:
+    """The order as its creation answered it (status `pending`, as of `order.created`): what a
+    lost 202 said, for an Idempotency-Key retry to replay."""
+    order = get_order(order_id, merchant_id)
+    payload = order_representation(order)
+    payload.update(status=str(OrderStatus.PENDING), failure_reason=None,
+                   updated_at=payload["created_at"])
+    return payload
 
 
 def _new_order_rows(merchant_id: str, data: dict[str, Any], products, request_id: str | None):

@@ -125,6 +125,46 @@ def test_a_server_error_frees_the_key_so_the_same_request_can_be_retried(
     assert replayed.get_json()["id"] == retried.get_json()["id"]
 
 
+def test_an_order_whose_answer_was_lost_after_its_commit_is_never_placed_twice(
+    app, client, shop, monkeypatch
+):
+    """The request commits the order, then dies before storing its answer (the database gone,
+    the web worker killed): a retry with the key gets that order, now and after the 60 s in which
+    a claim without an answer counts as abandoned - never a second order (a second charge)."""
+    import datetime as dt
+
+    from sqlalchemy import update
+    from sqlalchemy.exc import OperationalError
+
+    from app.extensions import db
+    from app.infra.models import IdempotencyRecord
+    from app.services import idempotency
+
+    headers = {**shop["headers"], "Idempotency-Key": "lost-answer"}
+
+    def database_gone(*_args, **_kwargs):
+        raise OperationalError("UPDATE idempotency_keys", {}, Exception("server closed"))
+
+    monkeypatch.setattr(idempotency, "complete", database_gone)
+    first = client.post("/api/v1/orders", json=order_body(), headers=headers)
+    assert first.status_code == 503
+    monkeypatch.undo()
+    assert _orders(app) == 1
+    with app.app_context():  # as if the claim were old enough to count as abandoned
+        long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+        db.session.execute(update(IdempotencyRecord).values(created_at=long_ago))
+        db.session.commit()
+    for _ in range(2):
+        retried = client.post("/api/v1/orders", json=order_body(), headers=headers)
+        assert retried.status_code == 202, retried.get_json()
+        assert retried.headers["Idempotent-Replayed"] == "true"
+        assert retried.mimetype == "application/json"
+        order = retried.get_json()
+        assert retried.headers["Location"] == f"/api/v1/orders/{order['id']}"
+        assert order["status"] == "pending" and order["items"][0]["sku"] == "SKU-1"
+    assert _orders(app) == 1
+
+
 @pytest.mark.parametrize(
     ("path", "body"),
     [
