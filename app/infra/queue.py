@@ -94,7 +94,9 @@ class RqJobQueue:
         self, queue_name: str, function: str, calls: Iterable[tuple[str, tuple, str]]
     ) -> int:
         """enqueue_many, one pipeline, skipping jobs whose id is already waiting in a queue."""
-        calls = list(calls)
+        # One call per job id: enqueue_many refuses a batch naming an id twice (a saga taken
+        # twice off the queue, say, when a cancel queued it again while it waited).
+        calls = list({job_id: (job_id, args, text) for job_id, args, text in calls}.values())
         waiting = self._waiting([job_id for job_id, _, _ in calls])
         queue = self.queue(queue_name)
         batch = [

@@ -366,6 +366,9 @@ def test_only_saga_jobs_at_the_front_of_the_queue_are_taken(app):
     assert jobs.queue(SAGA_QUEUE).count == 2  # ord_c and ord_d wait for a worker
     # A taken saga can be queued again (the recovery's de-duplication does not see a ghost).
     assert jobs.enqueue_sagas(["ord_a"]) == 1
+    # A batch that took one saga twice (queued again by a cancel) re-queues it once, not never:
+    # RQ's enqueue_many refuses a batch naming a job id twice.
+    assert jobs.enqueue_sagas(["ord_e", "ord_e", "ord_f"]) == 2
 
 
 @pytest.mark.slow
