@@ -23,6 +23,7 @@ def redis_storage_uri(redis_url: str) -> str:
 def flask_config(settings: dict[str, Any]) -> dict[str, Any]:
     """Flask and extension settings derived from ours."""
     from app.infra.database import engine_options
+    from app.infra.redis_client import client_options
     from app.infra.replica import replica_binds
 
     production = settings["ENV"] == "production"
@@ -55,6 +56,8 @@ def flask_config(settings: dict[str, Any]) -> dict[str, Any]:
         "RATELIMIT_HEADERS_ENABLED": False,  # the API sets X-RateLimit-* itself, per the contract
         "RATELIMIT_ENABLED": settings["RATELIMIT_ENABLED"],
         "RATELIMIT_SWALLOW_ERRORS": True,  # a Redis outage must not take the API down with it
+        "RATELIMIT_STORAGE_OPTIONS": client_options(settings["REDIS_URL"]),  # hung Redis too
+        "CACHE_OPTIONS": client_options(settings["REDIS_URL"]),
         "CACHE_TYPE": "RedisCache",
         "CACHE_REDIS_URL": settings["REDIS_URL"],
         "CACHE_KEY_PREFIX": settings["QUEUE_PREFIX"] + "cache:",

@@ -163,3 +163,39 @@ def test_the_dashboard_answers_a_database_outage_with_a_503_page_not_a_500(
         while operator.get("/orders").status_code != 200:
             assert time.monotonic() < deadline, "the dashboard did not come back"
             time.sleep(0.2)
+
+
+def test_a_hung_redis_costs_a_request_seconds_not_a_worker(make_app, sqlite_database_url,
+                                                          own_redis):
+    """Redis frozen (SIGSTOP: connections open, nothing answers) is worse than Redis down: every
+    call waits for its timeout. Each one gives up after 2 s, and is not retried, so a request
+    still answers within seconds (gunicorn would kill a worker stuck for 30 s)."""
+    import signal
+
+    from tests.helpers import admin_headers, create_product, merchant_with_key, order_body
+
+    app = make_app(sqlite_database_url, REDIS_URL=own_redis.url)
+    client = app.test_client()
+    _, merchant = merchant_with_key(client, admin_headers(app, client))
+    create_product(client, merchant)
+    order = client.post("/api/v1/orders", json=order_body(), headers=merchant).get_json()
+    own_redis.process.send_signal(signal.SIGSTOP)
+    try:
+        timings = []
+        for method, path, body in [("get", f"/api/v1/orders/{order['id']}", None),
+                                   ("post", "/api/v1/orders", order_body()),
+                                   ("get", "/readyz", None)]:
+            started = time.monotonic()
+            response = getattr(client, method)(path, headers=merchant, json=body)
+            timings.append((path, response.status_code, round(time.monotonic() - started, 1)))
+    finally:
+        own_redis.process.send_signal(signal.SIGCONT)
+    assert [status for _, status, _ in timings] == [200, 202, 503], timings
+    assert all(seconds < 6 for _, _, seconds in timings), timings
+    # Once the quiet period is over, Redis is asked again: limits are shared again.
+    from app.infra.redis_client import QUIET_SECONDS
+
+    time.sleep(QUIET_SECONDS)
+    assert client.get("/readyz").status_code == 200
+    again = client.get(f"/api/v1/orders/{order['id']}", headers=merchant)
+    assert again.status_code == 200 and int(again.headers["X-RateLimit-Remaining"]) > 0
