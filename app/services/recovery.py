@@ -21,7 +21,10 @@ RECOVERY_BATCH = 500
 
 
 def stuck_order_ids(stuck_after_seconds: int, limit: int = RECOVERY_BATCH) -> list[str]:
-    """Non-final orders with no progress for a while and no live lease, oldest first."""
+    """Non-final orders with no progress for a while and no live lease: first those whose lease
+    lapsed (a worker died holding them: the contract's 60 s runs for them), then the oldest -
+    during a backlog the oldest are orders whose jobs simply wait in the queue, and with `limit`
+    they would crowd a killed worker's orders out of every pass."""
     now = utcnow()
     cutoff = now - dt.timedelta(seconds=stuck_after_seconds)
     query = (
@@ -31,7 +34,7 @@ def stuck_order_ids(stuck_after_seconds: int, limit: int = RECOVERY_BATCH) -> li
             Order.updated_at < cutoff,
             or_(Order.lease_expires_at.is_(None), Order.lease_expires_at < now),
         )
-        .order_by(Order.updated_at)
+        .order_by(Order.lease_expires_at.is_(None), Order.updated_at)
         .limit(limit)
     )
     ids = list(db.session.scalars(query))

@@ -75,3 +75,33 @@ def test_two_schedulers_share_one_leader_and_only_it_requeues(app, client, caplo
     assert said.count("scheduler leads: it runs the periodic jobs") == 1
     assert any(m.startswith("scheduler on standby") for m in said)
     assert any(m.startswith("scheduler stopped leading") for m in said)
+
+
+def test_a_dead_workers_orders_come_first_even_behind_a_larger_backlog(app, client):
+    """A backlog's waiting orders are older than a killed worker's: each pass takes at most
+    RECOVERY_BATCH, and the killed worker's (lapsed lease) must be in the first one."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from app.extensions import db
+    from app.infra.models import Order
+    from app.infra.models.base import utcnow
+    from app.services.recovery import stuck_order_ids
+
+    merchant = merchant_with_stock(app, client, stock=100)
+    ids = [client.post("/api/v1/orders", json=order_body(), headers=merchant).get_json()["id"]
+           for _ in range(4)]
+    backlog, held_by_the_dead = ids[:3], ids[3]
+    now = utcnow()
+    with app.app_context():
+        for age, order_id in enumerate(backlog):  # waiting in the queue, never claimed
+            db.session.execute(update(Order).where(Order.id == order_id).values(
+                updated_at=now - dt.timedelta(minutes=10 - age)))
+        db.session.execute(update(Order).where(Order.id == held_by_the_dead).values(
+            status="processing", lease_owner="killed-worker",
+            lease_expires_at=now - dt.timedelta(seconds=5),
+            updated_at=now - dt.timedelta(minutes=1)))
+        db.session.commit()
+        assert stuck_order_ids(30, limit=2) == [held_by_the_dead, backlog[0]]
+        assert stuck_order_ids(30) == [held_by_the_dead, *backlog]
