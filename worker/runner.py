@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import threading
 import time
 
 import redis
@@ -22,6 +23,8 @@ from app.observability.job_context import LogContextQueue, unbind_job
 from config import exit_on_config_error
 
 log = logging.getLogger(__name__)
+# Well inside queue_admin.LOST_AFTER_SECONDS (30 s): a missed beat or two never looks like death.
+BUSY_HEARTBEAT_SECONDS = 10
 
 
 class AppWorker(PausableQueuesMixin, SimpleWorker):
@@ -46,11 +49,31 @@ class AppWorker(PausableQueuesMixin, SimpleWorker):
         refresher = current_app.extensions.get("secret_refresher")
         if refresher is not None:
             refresher.maybe_refresh()
+        beating = self._heartbeat_while_busy()
         try:
             return super().execute_job(job, queue)
         finally:
+            beating.set()
             db.session.remove()
             unbind_job()
+
+    def _heartbeat_while_busy(self) -> threading.Event:
+        """A SimpleWorker runs its job in-process, so RQ heartbeats only between jobs; this thread
+        keeps heartbeating while a job (a batch of sagas, a slow provider) runs. A busy worker is
+        then alive exactly as long as it heartbeats: one SIGKILLed mid-job counts as lost after
+        LOST_AFTER_SECONDS, not after its job's timeout on top (the NoWorkers alert, the
+        dashboard). Set the returned event to stop it."""
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(BUSY_HEARTBEAT_SECONDS):
+                try:
+                    self.heartbeat()
+                except redis.RedisError:
+                    pass  # Redis away: the main loop finds out and waits for it
+
+        threading.Thread(target=beat, name="rq-busy-heartbeat", daemon=True).start()
+        return done
 
 
 def asynchronous_commits(engine) -> None:

@@ -48,20 +48,17 @@ class FailedJob:
     status: str | None = None
 
 
-# An idle worker heartbeats every few seconds (its short dequeue waits, PausableQueuesMixin); RQ
-# keeps a dead worker's registration for worker_ttl + 60 s (90 s). One silent for longer than this
-# is shown as lost, and not counted as serving its queues, long before that. A busy worker (a
-# SimpleWorker runs the job in-process) heartbeats only when the job starts, so it is lost only
-# once its job has outlived the job's timeout by as much.
+# An idle worker heartbeats every few seconds (its short dequeue waits, PausableQueuesMixin), a
+# busy one every 10 s from a thread (worker.runner.AppWorker); RQ keeps a dead worker's
+# registration for worker_ttl + 60 s (90 s). One silent for longer than this is shown as lost,
+# and not counted as serving its queues, long before that.
 LOST_AFTER_SECONDS = 30
 
 
-def heartbeat_is_stale(
-    last_heartbeat: dt.datetime | None, now: dt.datetime, job_timeout: float = 0
-) -> bool:
+def heartbeat_is_stale(last_heartbeat: dt.datetime | None, now: dt.datetime) -> bool:
     if last_heartbeat is None:
         return True
-    return (now - last_heartbeat).total_seconds() > job_timeout + LOST_AFTER_SECONDS
+    return (now - last_heartbeat).total_seconds() > LOST_AFTER_SECONDS
 
 
 @dataclass(frozen=True)
@@ -77,16 +74,6 @@ class WorkerInfo:
     @property
     def lost(self) -> bool:
         return self.state == "lost"
-
-
-def _job_timeout(worker) -> float:
-    """The running job's timeout in seconds (RQ's default when it has none or is gone)."""
-    try:
-        current = worker.get_current_job()
-    except Exception:  # noqa: BLE001 - the job may have expired meanwhile; use the default
-        current = None
-    timeout = getattr(current, "timeout", None)
-    return float(timeout if timeout is not None and timeout > 0 else Queue.DEFAULT_TIMEOUT)
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
@@ -171,11 +158,10 @@ class QueueAdmin:
             job = worker.get_current_job_id()
             heartbeat = _aware(worker.last_heartbeat)
             state = str(getattr(worker.get_state(), "value", worker.get_state()))
-            job_timeout = _job_timeout(worker) if job else 0
             infos.append(
                 WorkerInfo(
                     name=worker.name,
-                    state="lost" if heartbeat_is_stale(heartbeat, now, job_timeout) else state,
+                    state="lost" if heartbeat_is_stale(heartbeat, now) else state,
                     queues=[q.removeprefix(self.prefix) for q in queue_names],
                     current_job=job,
                     last_heartbeat=heartbeat,

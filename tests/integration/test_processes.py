@@ -49,3 +49,30 @@ def test_the_scheduler_recovers_an_order_whose_job_was_lost(app, tmp_path):
     with SchedulerProcess(settings, tmp_path), WorkerProcess(settings, tmp_path):
         final = wait_for_status(client, order["id"], merchant, {"completed", "failed"})
         assert final == "completed"
+
+
+def test_a_busy_worker_keeps_heartbeating_through_a_long_job(sqlite_app, tmp_path):
+    """A SimpleWorker runs the job in-process: without its heartbeat thread it would go silent
+    for the whole job, and "lost" could only be told from "busy" after the job's timeout."""
+    import datetime as dt
+
+    from app.infra.queue import ALL_QUEUES
+    from app.infra.queue_admin import LOST_AFTER_SECONDS, QueueAdmin
+    from worker.runner import BUSY_HEARTBEAT_SECONDS
+
+    with sqlite_app.app_context():
+        queue = sqlite_app.extensions["job_queue"].queue("default")
+        queue.enqueue("time.sleep", BUSY_HEARTBEAT_SECONDS + 6, job_timeout=120)
+    admin = QueueAdmin(sqlite_app.extensions["redis"], sqlite_app.config["QUEUE_PREFIX"],
+                       ALL_QUEUES)
+    with WorkerProcess(settings_of(sqlite_app), tmp_path):
+        deadline = time.monotonic() + 30
+        while not any(w.current_job for w in admin.workers()):
+            assert time.monotonic() < deadline, "the worker never took the job"
+            time.sleep(0.2)
+        started = dt.datetime.now(dt.UTC)
+        time.sleep(BUSY_HEARTBEAT_SECONDS + 3)
+        [worker] = admin.workers()
+        assert worker.current_job and not worker.lost
+        assert worker.last_heartbeat > started  # beaten during the job, not only at its start
+    assert LOST_AFTER_SECONDS > 2 * BUSY_HEARTBEAT_SECONDS
