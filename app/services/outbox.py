@@ -48,7 +48,11 @@ def publish_pending_events(
     query = select(OrderEvent).where(OrderEvent.published_at.is_(None))
     if order_id is not None:
         query = query.where(OrderEvent.order_id == order_id)
-    events = list(db.session.scalars(query.order_by(OrderEvent.seq).limit(limit)))
+    # SKIP LOCKED (PostgreSQL; SQLite has one writer anyway): events a saga's transaction holds
+    # are left to it - that transaction publishes them itself - and the relay never waits for
+    # it. Waiting, it could deadlock with a worker's batch, both marking the same events.
+    query = query.order_by(OrderEvent.seq).limit(limit).with_for_update(skip_locked=True)
+    events = list(db.session.scalars(query))
     if not events:
         db.session.rollback()
         return []

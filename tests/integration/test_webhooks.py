@@ -240,3 +240,43 @@ def test_a_deleted_webhook_receives_nothing_more(sqlite_app, sqlite_client):
     client.post("/api/v1/orders", json=order_body(), headers=merchant)
     with app.app_context():
         assert outbox.publish_pending_events() == []
+
+
+def test_the_relay_skips_events_a_saga_transaction_holds_instead_of_waiting(
+    make_app, postgresql_database_url
+):
+    """A worker's final transaction marks its order's events published; the scheduler's relay,
+    marking the same rows in another order, deadlocked with it. It now skips rows held by
+    another transaction (they are that transaction's to publish) and never waits."""
+    import threading
+
+    from sqlalchemy import text
+
+    from app.extensions import db
+    from app.services import outbox
+
+    app = make_app(postgresql_database_url)
+    client = app.test_client()
+    merchant = merchant_with_stock(app, client)
+    held, free = (client.post("/api/v1/orders", json=order_body(), headers=merchant)
+                  .get_json()["id"] for _ in range(2))
+    with app.app_context():
+        saga_transaction = db.engine.connect()
+        saga_transaction.begin()
+        saga_transaction.execute(text(
+            "SELECT id FROM order_events WHERE order_id = :o FOR UPDATE"), {"o": held})
+        relay = threading.Thread(target=lambda: _publish_in(app, outbox))
+        relay.start()
+        relay.join(timeout=10)
+        assert not relay.is_alive(), "the relay waited for the saga's transaction"
+        saga_transaction.rollback()
+        saga_transaction.close()
+        unpublished = db.session.execute(text(
+            "SELECT order_id FROM order_events WHERE published_at IS NULL")).scalars().all()
+        db.session.rollback()
+    assert unpublished == [held] and free not in unpublished
+
+
+def _publish_in(app, outbox) -> None:
+    with app.app_context():
+        outbox.publish_pending_events()
