@@ -123,7 +123,7 @@ class TickOutage:
         what = "Redis" if isinstance(error, RedisError) else "the database"
         self.failures += 1
         if what != self.what:
-            log.error("scheduler ticks failing: %s unavailable; retrying every tick", what,
+            log.error("scheduler ticks failing: %s is unavailable; retrying every tick", what,
                       extra={"error": type(error).__name__})
             self.what = what
             if self.since is None:

@@ -6,6 +6,7 @@ import contextvars
 import json
 import logging
 import sys
+import threading
 import time
 
 # The request id of the work in progress: set per request by Flask and per job by the worker.
@@ -81,3 +82,24 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     # Libraries that narrate routine work at INFO.
     for noisy in ("alembic.runtime.plugins", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class Throttled:
+    """A warning logged at most once per `seconds` (with how many were held back), for what
+    repeats on every request of an outage ("could not queue saga"): one line says it as well as
+    hundreds, and a flood hides everything else."""
+
+    def __init__(self, logger: logging.Logger, message: str, seconds: float = 10.0):
+        self.logger, self.message, self.seconds = logger, message, seconds
+        self._next = 0.0
+        self._held_back = 0
+        self._lock = threading.Lock()
+
+    def warning(self, **extra) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next:
+                self._held_back += 1
+                return
+            held_back, self._held_back, self._next = self._held_back, 0, now + self.seconds
+        self.logger.warning(self.message, extra={**extra, "held_back": held_back})

@@ -16,6 +16,7 @@ from app.domain.ports import JobQueue
 from app.extensions import db
 from app.infra.models import Order, OrderEvent
 from app.infra.models.base import utcnow
+from app.observability.logs import Throttled
 from app.observability.metrics import record_orders_created
 from app.services import audit, idempotency
 from app.services.audit import Actor
@@ -23,6 +24,11 @@ from app.services.events import record_event
 from app.services.order_inserts import PRODUCTS_BY_SKU, insert_order_rows, writing_orders
 from app.services.pagination import Page, paginate
 from app.services.representations import order_representation
+
+# Every order of a Redis outage would log this; one line per 10 s says it (with a count).
+_QUEUE_FAILED = Throttled(
+    logging.getLogger(__name__), "could not queue saga; recovery will pick it up"
+)
 
 
 def place_order(
@@ -62,9 +68,7 @@ def place_order(
     try:
         queue.enqueue_saga(order_id, request_id=request_id)
     except Exception:  # noqa: BLE001 - the order is safe in the database; recovery will queue it
-        logging.getLogger(__name__).warning(
-            "could not queue saga; recovery will pick it up", extra={"order_id": order_id}
-        )
+        _QUEUE_FAILED.warning(order_id=order_id)
     # A snapshot of what was written (not an ORM object: building one costs more than the rest of
     # the serialization): the caller renders it without a round trip.
     return SimpleNamespace(**order_row, lines=[SimpleNamespace(**row) for row in line_rows])

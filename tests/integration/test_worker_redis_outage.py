@@ -49,7 +49,7 @@ def test_a_worker_survives_redis_going_away_mid_work_and_serves_orders_after(
         assert "waiting for Redis" in log and "worker loop restarted" in log
         # The scheduler told the outage once, not a traceback every tick, and its end.
         told = scheduler.log_text()
-        assert told.count("scheduler ticks failing: Redis unavailable") == 1, told
+        assert told.count("scheduler ticks failing: Redis is unavailable") == 1, told
         assert "scheduler ticks succeed again" in told and "Traceback" not in told, told
         # A restarted worker still stops on SIGTERM (warm shutdown), never loops again.
         worker.process.send_signal(signal.SIGTERM)
