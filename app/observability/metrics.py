@@ -28,6 +28,13 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from app.domain.slo import API_AVAILABILITY, API_LATENCY, API_LATENCY_SECONDS
+from app.observability.multiprocess import ENV as MULTIPROC_ENV
+
+# prometheus-client writes each process's values under $PROMETHEUS_MULTIPROC_DIR from the first
+# metric on (below); a directory named there but not made yet (a fresh host, a tmpfs after a
+# reboot) would stop every command with a FileNotFoundError. Made here, before any metric.
+if os.environ.get(MULTIPROC_ENV):
+    os.makedirs(os.environ[MULTIPROC_ENV], exist_ok=True)
 from app.observability.slo_buckets import SloBuckets
 
 log = logging.getLogger(__name__)

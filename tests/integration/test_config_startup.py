@@ -224,3 +224,22 @@ def test_every_setting_has_a_row_in_the_readme_configuration_table():
             documented.update(name for name in DEFAULTS if name.endswith(suffix)
                               and any(f.startswith(name[: -len(suffix)]) for f in full))
     assert set(DEFAULTS) - documented == set()
+
+
+def test_a_metrics_directory_named_but_not_made_yet_does_not_stop_a_command(tmp_path):
+    """$PROMETHEUS_MULTIPROC_DIR on a fresh host or an emptied tmpfs: made on first use, not a
+    FileNotFoundError from the first metric."""
+    missing = tmp_path / "not-made-yet" / "prometheus"
+    environ = {k: v for k, v in os.environ.items()
+               if not k.startswith("ORDERPROCESSING_") and k not in CLEARED}
+    environ.update(
+        PROMETHEUS_MULTIPROC_DIR=str(missing), ORDERPROCESSING_ENV="testing",
+        ORDERPROCESSING_INSTANCE_PATH=str(tmp_path / "instance"),
+        ORDERPROCESSING_DATABASE_URL=f"sqlite:///{tmp_path / 'orders.db'}",
+    )
+    result = subprocess.run(
+        [str(BIN / "flask"), "--app", str(ROOT / "wsgi"), "db", "upgrade"],
+        cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert missing.is_dir()
