@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, abort, g, redirect, render_template, request, url_for
-from werkzeug.exceptions import HTTPException
+from flask import Flask, abort, g, redirect, request, url_for
 
 from config import PROJECT_ROOT, database_connect_url, load_settings
 
@@ -287,10 +285,9 @@ SECURITY_HEADERS = {
 
 
 def _init_http_behaviour(app: Flask) -> None:
-    from app.extensions import db
+    from app.error_handlers import init_error_handlers, wants_problem
     from app.observability.metrics import init_metrics
     from app.observability.request_ids import init_request_ids
-    from app.problems import client_detail, problem_response
 
     init_request_ids(app)
     init_metrics(app)
@@ -303,9 +300,6 @@ def _init_http_behaviour(app: Flask) -> None:
         if app.config["SESSION_COOKIE_SECURE"]:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response
-
-    def wants_problem() -> bool:
-        return request.path.startswith("/api/") or request.path in ("/readyz", "/healthz")
 
     @app.before_request
     def refuse_nul_characters():
@@ -322,62 +316,7 @@ def _init_http_behaviour(app: Flask) -> None:
                     abort(400, "Text may not contain NUL characters; remove them and retry.")
         return None
 
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
-        if wants_problem():
-            return problem_response(exc.code or 500, detail=client_detail(exc))
-        return render_template(
-            "error.html",
-            code=exc.code,
-            title=exc.name,
-            message=exc.description,
-            request_id=g.get("request_id"),
-        ), exc.code
-
-    from app.api.errors import DEPENDENCY_ERRORS
-
-    def dependency_unavailable(exc: Exception):
-        """The database or Redis away on a dashboard page: a 503 page that needs neither (the
-        usual error page reads the logged-in user, from the database), never a bare 500."""
-        app.logger.error("a dependency is unavailable: %s", type(exc).__name__)
-        with contextlib.suppress(Exception):  # the connection is gone; nothing to undo
-            db.session.rollback()
-        if wants_problem():
-            return problem_response(
-                503, detail="A service we depend on is unavailable; retry shortly.",
-                headers={"Retry-After": "5"},
-            )
-        redis_down = "redis" in type(exc).__module__
-        # Rendered without the context processors: Flask-Login's loads the user eagerly.
-        page = app.jinja_env.get_template("unavailable.html").render(
-            what="Redis" if redis_down else "Database",
-            what_lower="Redis" if redis_down else "the database",
-            runbook="redis-down" if redis_down else "database-failover",
-            request_id=g.get("request_id"),
-        )
-        return page, 503, {"Retry-After": "10"}
-
-    for dependency_error in DEPENDENCY_ERRORS:
-        app.register_error_handler(dependency_error, dependency_unavailable)
-
-    @app.errorhandler(Exception)
-    def unexpected_error(exc: Exception):
-        app.logger.exception("unhandled error")
-        # The failed statement may have left the session unusable; the error page itself reads
-        # the current user through it.
-        try:
-            db.session.rollback()
-        except Exception:  # noqa: BLE001 - nothing more to undo; the page must still render
-            app.logger.warning("could not roll back after the error")
-        if wants_problem():
-            return problem_response(500, detail="Something went wrong on our side.")
-        return render_template(
-            "error.html",
-            code=500,
-            title="Internal error",
-            message="Something went wrong on our side. The request id helps us find it.",
-            request_id=g.get("request_id"),
-        ), 500
+    init_error_handlers(app)
 
     @app.template_filter("money")
     def money(amount: int | None, currency: str = "") -> str:

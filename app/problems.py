@@ -71,3 +71,12 @@ def problem_response(
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def dependency_problem() -> Response:
+    """The 503 for a dependency (the database, Redis) that is away: retry in a few seconds."""
+    return problem_response(
+        503,
+        detail="A service we depend on is unavailable; retry shortly.",
+        headers={"Retry-After": "5"},
+    )

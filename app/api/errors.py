@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 from app.api import api
 from app.api.parsing import storable
 from app.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
-from app.problems import client_detail, problem_response
+from app.problems import client_detail, dependency_problem, problem_response
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +98,7 @@ DEPENDENCY_ERRORS = (OperationalError, PoolTimeoutError, RedisConnectionError, R
 @api.errorhandler(RedisTimeoutError)
 def dependency_down(exc: Exception):
     log.error("a dependency is unavailable: %s", type(exc).__name__)
-    return problem_response(
-        503,
-        detail="A service we depend on is unavailable; retry shortly.",
-        headers={"Retry-After": "5"},
-    )
+    return dependency_problem()
 
 
 @api.errorhandler(Exception)
