@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,10 +30,17 @@ from app.domain.saga import COMPENSATION_RETRY, STEP_BY_NAME, ActionKind, StepSt
 from app.extensions import db
 from app.infra.models.base import utcnow
 from app.observability.logs import current_request_id
-from app.services import flags, outbox, saga_store
+from app.services import outbox, saga_store
 from app.services.saga_pauses import Answer, Pause, StepCall, Steps
 from app.services.saga_steps import COMPENSATIONS, EXECUTORS, LOCAL
 from app.services.saga_store import LeaseLost, Saga, StepRow
+from app.services.saga_waits import (
+    may_wait,
+    payment_held,
+    until_the_breaker_allows,
+    wait_for_provider,
+    within_lease,
+)
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +157,7 @@ def advance(saga: Saga, ctx: SagaContext) -> Steps:
         if is_final(order.status):
             yield Pause.FINAL
             return
-        if action.kind == ActionKind.RUN and _payment_held(saga, action.step):
+        if action.kind == ActionKind.RUN and payment_held(saga, action.step):
             # Held, not failed: no attempt is used; the scheduler's recovery (or switching
             # the flag off, see services.flags) queues the saga again.
             yield Pause.HELD
@@ -186,18 +192,6 @@ def give_up_lease(saga: Saga) -> None:
         saga_store.rollback(saga)  # only the claim's touch: the order did not move
     saga_store.release(saga.order.id, saga.worker)
     saga_store.commit(saga)
-
-
-def _payment_held(saga: Saga, step: str) -> bool:
-    """The payment_hold kill switch stops sagas right before they capture a payment.
-
-    The process snapshot may lag a change by up to 5 s, so a "held" answer is confirmed from the
-    database: sagas re-queued the moment the hold is lifted must not be held again by a stale view.
-    """
-    merchant_id = saga.order.merchant_id
-    if step != "capture_payment" or not flags.is_enabled(flags.PAYMENT_HOLD, merchant_id):
-        return False
-    return flags.is_enabled_now(flags.PAYMENT_HOLD, merchant_id)
 
 
 def _record_attempt(
@@ -282,8 +276,10 @@ def _run_step(saga: Saga, step: StepRow, ctx: SagaContext) -> Steps:
             )
         return
     except TransientError as error:
-        if isinstance(error, ProviderUnavailable) and _may_wait(started_at, ctx):
-            yield from _wait_for_provider(saga, step, before, attempt, error, ctx)
+        if isinstance(error, ProviderUnavailable) and may_wait(
+            started_at, ctx.circuit_wait_seconds
+        ):
+            yield from wait_for_provider(saga, step, before, attempt, error, ctx.lease_seconds)
             return
         retry = definition.retry.should_retry(error, attempt)
         saga_store.hold(saga, **({} if retry else {"failure_reason": definition.exhausted_reason}))
@@ -336,34 +332,6 @@ def _run_step(saga: Saga, step: StepRow, ctx: SagaContext) -> Steps:
     saga_store.add_event(saga, definition.success_event, result)
 
 
-def _may_wait(started_at: dt.datetime, ctx: SagaContext) -> bool:
-    """True while the step has waited less than circuit_wait_seconds since its first try."""
-    if started_at.tzinfo is None:  # a row read back without its zone: stored as UTC
-        started_at = started_at.replace(tzinfo=dt.UTC)
-    return (utcnow() - started_at).total_seconds() < ctx.circuit_wait_seconds
-
-
-def _wait_for_provider(
-    saga: Saga, step: StepRow, before: str, attempt: int, error: ProviderUnavailable,
-    ctx: SagaContext,
-) -> Steps:
-    """The provider's circuit is open, so the call was not made: no try is used up. The step goes
-    back to pending and the saga sleeps until the breaker lets a call through (plus jitter, so
-    the waiting sagas do not all arrive at once), then runs it again."""
-    saga_store.hold(saga)
-    saga_store.add_attempt(
-        saga, step=step.name, kind="action", attempt=attempt, outcome="deferred",
-        error=str(error), started_at=utcnow(), duration_ms=0.0,
-    )
-    saga_store.set_step(
-        saga, step, before, status=StepStatus.PENDING, attempts=attempt - 1, error=str(error)
-    )
-    yield Pause.COMMIT  # never sleep inside a transaction
-    jitter = random.uniform(0, 0.5)  # noqa: S311 - spreading retries, not cryptography
-    # Never sleep past our own lease: another worker would take the saga over meanwhile.
-    yield min(error.retry_after + jitter, ctx.lease_seconds / 2)
-
-
 def _start_processing(saga: Saga) -> dict[str, str]:
     """A pending order becomes processing with its first step's transaction."""
     return {"status": OrderStatus.PROCESSING} if saga.order.status == OrderStatus.PENDING else {}
@@ -396,9 +364,8 @@ def _compensate_step(saga: Saga, step: StepRow, ctx: SagaContext) -> Steps:
         yield Pause.COMMIT
         delay = COMPENSATION_RETRY.delay(attempt)
         if isinstance(error, ProviderUnavailable):  # come back when the breaker lets calls through
-            delay = error.retry_after + random.uniform(0, 0.5)  # noqa: S311 - jitter
-        # Never sleep past our own lease: another worker would take the saga over meanwhile.
-        yield min(delay, ctx.lease_seconds / 2)
+            delay = until_the_breaker_allows(error)
+        yield within_lease(delay, ctx.lease_seconds)
         return
     saga_store.hold(saga)
     saga_store.set_step(
