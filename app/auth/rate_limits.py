@@ -251,12 +251,17 @@ def count_api_request(principal) -> RateState | None:
     return count(configured_limit("RATELIMIT_API"), "api", api_caller_key(principal))
 
 
+def _username_key(username: str) -> str:
+    """One count per account, however its name is typed (case, spaces)."""
+    return username.strip().lower()[:150]
+
+
 def count_login_attempt(username: str | None) -> RateState | None:
     """Count a password attempt per client IP and per username; the tighter state is returned."""
     limit = configured_limit("RATELIMIT_AUTH")
     states = [count(limit, "auth-ip", client_ip())]
     if username:
-        states.append(count(limit, "auth-user", username.strip().lower()[:150]))
+        states.append(count(limit, "auth-user", _username_key(username)))
     states = [s for s in states if s is not None]
     if not states:
         return None
@@ -273,7 +278,7 @@ def take_back_username_attempt(username: str) -> None:
     if not current_app.config.get("RATELIMIT_ENABLED", True):
         return
     item = _parsed(configured_limit("RATELIMIT_AUTH"))
-    window = limiter.storage.prefixed_key(item.key_for("auth-user", username.strip().lower()[:150]))
+    window = limiter.storage.prefixed_key(item.key_for("auth-user", _username_key(username)))
     try:
         _script("_uncount", _UNCOUNT)([window], [])
     except Exception:  # noqa: BLE001 - at worst the success stays counted
